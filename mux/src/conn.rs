@@ -1,0 +1,137 @@
+//! One non-blocking framed connection inside a mio loop (host or supervisor side).
+//!
+//! Reads go into a frame decoder until `WouldBlock` (mio is edge-triggered); writes go into
+//! an output queue that is flushed until `WouldBlock`. Nothing here ever blocks.
+
+use std::io::{self, Read, Write};
+
+use serde::Serialize;
+
+use crate::protocol::{frame, Decoder, Frame, FrameError, Kind, MAX_PAYLOAD};
+
+pub struct Conn {
+    pub stream: mio::net::UnixStream,
+    decoder: Decoder,
+    out: Vec<u8>,
+    sent: usize,
+    /// The peer closed its side (or the connection failed); drop it once the queue is flushed.
+    pub eof: bool,
+}
+
+/// Why a connection must be closed now.
+#[derive(Debug)]
+pub enum ConnError {
+    Io(io::Error),
+    Frame(FrameError),
+    Json(serde_json::Error),
+}
+
+impl std::fmt::Display for ConnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnError::Io(e) => write!(f, "{e}"),
+            ConnError::Frame(e) => write!(f, "{e}"),
+            ConnError::Json(e) => write!(f, "bad message: {e}"),
+        }
+    }
+}
+
+impl Conn {
+    pub fn new(stream: mio::net::UnixStream) -> Conn {
+        Conn {
+            stream,
+            decoder: Decoder::default(),
+            out: Vec::new(),
+            sent: 0,
+            eof: false,
+        }
+    }
+
+    /// Reads everything available into the decoder. Sets `eof` when the peer has closed.
+    pub fn fill(&mut self) -> Result<(), ConnError> {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => self.decoder.push(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ConnError::Io(e)),
+            }
+        }
+    }
+
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, ConnError> {
+        self.decoder.next_frame().map_err(ConnError::Frame)
+    }
+
+    /// Decodes the next frame as a JSON message. A `Data` frame is returned as `Err(bytes)`
+    /// inside `Ok(Some(..))` so callers that accept raw input can take it.
+    pub fn next_message<T: serde::de::DeserializeOwned>(
+        &mut self,
+    ) -> Result<Option<Result<T, Vec<u8>>>, ConnError> {
+        match self.next_frame()? {
+            None => Ok(None),
+            Some(Frame {
+                kind: Kind::Json,
+                payload,
+            }) => serde_json::from_slice(&payload)
+                .map(|m| Some(Ok(m)))
+                .map_err(ConnError::Json),
+            Some(Frame {
+                kind: Kind::Data,
+                payload,
+            }) => Ok(Some(Err(payload))),
+        }
+    }
+
+    pub fn send<T: Serialize>(&mut self, msg: &T) {
+        let payload = serde_json::to_vec(msg).expect("message serializes");
+        self.compact();
+        frame::encode(Kind::Json, &payload, &mut self.out);
+    }
+
+    pub fn send_data(&mut self, bytes: &[u8]) {
+        self.compact();
+        for chunk in bytes.chunks(MAX_PAYLOAD) {
+            frame::encode(Kind::Data, chunk, &mut self.out);
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
+    /// Drops everything queued (for a client that fell too far behind).
+    pub fn clear_queue(&mut self) {
+        self.out.clear();
+        self.sent = 0;
+    }
+
+    /// Writes as much of the queue as the socket takes now.
+    pub fn flush(&mut self) -> Result<(), ConnError> {
+        while self.sent < self.out.len() {
+            match self.stream.write(&self.out[self.sent..]) {
+                Ok(0) => return Err(ConnError::Io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ConnError::Io(e)),
+            }
+        }
+        self.out.clear();
+        self.sent = 0;
+        Ok(())
+    }
+
+    fn compact(&mut self) {
+        if self.sent > 0 && self.sent * 2 >= self.out.len() {
+            self.out.drain(..self.sent);
+            self.sent = 0;
+        }
+    }
+}

@@ -1,0 +1,579 @@
+//! One session's host: a detached process that owns the agent's PTY, its screen, its
+//! transcript and `state.json`, and serves `host.sock`. It outlives any supervisor.
+//!
+//! A single-threaded mio loop; the disk writer is the only helper thread.
+
+mod agent;
+mod disk;
+mod requests;
+mod state;
+
+use std::collections::HashMap;
+use std::io;
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::net::UnixListener;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+
+use crate::conn::Conn;
+use crate::protocol::{Reply, Session};
+use crate::screen::Screen;
+use crate::store::{self, Home};
+
+use agent::Agent;
+pub use agent::{set_nonblocking, signal_name};
+use disk::Disk;
+
+const PTY: Token = Token(0);
+const LISTENER: Token = Token(1);
+const SIGNALS: Token = Token(2);
+const FIRST_CLIENT: usize = 16;
+
+/// Most PTY output handled in one loop turn, so one flood cannot starve the sockets.
+const READ_BUDGET: usize = 1 << 20;
+
+/// How long each stop signal gets before the next, stronger one.
+const STOP_GRACE: Duration = Duration::from_millis(1500);
+
+/// What a connected client is to the host.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Asks and gets answers.
+    Plain,
+    /// The supervisor: gets every state change.
+    Watcher,
+    /// `logs -f`: gets finished lines from `next` on.
+    Follower { next: u64 },
+}
+
+struct Client {
+    conn: Conn,
+    role: Role,
+    /// Waiting for the agent to be stopped.
+    awaiting_stop: bool,
+}
+
+/// A stop in progress: the signal sent last and when to escalate.
+struct Stopping {
+    next_signal: i32,
+    at: Instant,
+}
+
+pub struct Host {
+    home: Home,
+    session: Session,
+    poll: Poll,
+    listener: UnixListener,
+    signals: Signals,
+    clients: HashMap<Token, Client>,
+    next_token: usize,
+    agent: Option<Agent>,
+    screen: Screen,
+    disk: Disk,
+    idle_after: Duration,
+    last_output: Instant,
+    /// The user typed something since the last strong (reported) state.
+    input_since_report: bool,
+    stopping: Option<Stopping>,
+    /// PTY output left unread because the turn's budget ran out.
+    pty_pending: bool,
+    /// `state.json` needs writing and watchers need telling.
+    dirty: bool,
+    quit: bool,
+}
+
+/// Entry point of `crew __host <id>`. Prints `ready <pid>` or `error <why>` on stdout for
+/// the supervisor, then serves until the session is stopped.
+pub fn run(home: Home, id: &str, respawn: bool) -> i32 {
+    // Fork once more so the host is not a session leader (the supervisor made it one with
+    // setsid) and can never acquire a controlling terminal.
+    match unsafe { libc::fork() } {
+        -1 => {
+            println!("error cannot fork: {}", io::Error::last_os_error());
+            return 1;
+        }
+        0 => {}
+        _ => unsafe { libc::_exit(0) },
+    }
+    let mut host = match Host::start(home, id, respawn) {
+        Ok(h) => h,
+        Err(why) => {
+            log::error!("session {id}: {why}");
+            println!("error {why}");
+            return 1;
+        }
+    };
+    println!("ready {}", host.session.pid.unwrap_or(0));
+    detach_stdout();
+    host.serve();
+    0
+}
+
+/// Points stdout at /dev/null once the supervisor has read the readiness line.
+fn detach_stdout() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+        if null >= 0 {
+            libc::dup2(null, 1);
+            libc::close(null);
+        }
+    }
+}
+
+impl Host {
+    fn start(home: Home, id: &str, respawn: bool) -> Result<Host, String> {
+        let session = store::read_state(&home.state_path(id))?;
+        let config = crate::profile::Config::load(&home.config_path()).unwrap_or_else(|e| {
+            log::warn!("{e}; using the default settings");
+            crate::profile::Config::default()
+        });
+        let sock = home.host_sock(id);
+        if let Some(dir) = sock.parent() {
+            store::private_dir(dir).map_err(|e| e.to_string())?;
+        }
+        let mut listener = crate::security::bind_private(&sock).map_err(|e| e.to_string())?;
+        let poll = Poll::new().map_err(|e| e.to_string())?;
+        let mut signals =
+            Signals::new([SIGCHLD, SIGTERM, SIGINT, SIGHUP]).map_err(|e| e.to_string())?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(|e| e.to_string())?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .map_err(|e| e.to_string())?;
+
+        // A respawned session continues below what it showed before.
+        let mut screen = Screen::new(session.rows, session.cols);
+        if let Ok(old) = store::read_transcript(&home, id) {
+            let tail = &old[old.len().saturating_sub(256 * 1024)..];
+            screen.process(tail);
+            screen.take_signals();
+            if !tail.is_empty() {
+                screen.process(b"\r\n");
+            }
+        }
+        let disk = Disk::start(&home, id);
+        let mut host = Host {
+            home,
+            session,
+            poll,
+            listener,
+            signals,
+            clients: HashMap::new(),
+            next_token: FIRST_CLIENT,
+            agent: None,
+            screen,
+            disk,
+            idle_after: config.idle_after,
+            last_output: Instant::now(),
+            input_since_report: false,
+            stopping: None,
+            pty_pending: false,
+            dirty: false,
+            quit: false,
+        };
+        let argv = match (&host.session.resume, respawn) {
+            (Some(resume), true) => resume.clone(),
+            _ => host.session.command.clone(),
+        };
+        if let Err(why) = host.start_agent(&argv, &[]) {
+            let _ = std::fs::remove_file(&sock);
+            return Err(why);
+        }
+        // Written before `ready` so a listing right after dispatch sees the running agent.
+        store::write_state(&host.home, &host.session).map_err(|e| e.to_string())?;
+        host.dirty = false;
+        Ok(host)
+    }
+
+    /// Spawns the agent in a fresh PTY and marks the session working.
+    fn start_agent(&mut self, argv: &[String], env: &[(String, String)]) -> Result<(), String> {
+        let (rows, cols) = self.screen.size();
+        let mut agent = agent::Agent::spawn(&agent::Launch {
+            argv,
+            cwd: &self.session.cwd,
+            env,
+            session_id: &self.session.id,
+            home: &self.home.root,
+            rows,
+            cols,
+        })?;
+        self.poll
+            .registry()
+            .register(&mut SourceFd(&agent.fd), PTY, Interest::READABLE)
+            .map_err(|e| e.to_string())?;
+        agent.input.clear();
+        let s = &mut self.session;
+        s.pid = Some(agent.pid);
+        s.host_pid = Some(std::process::id());
+        s.host_start = process_start_time(std::process::id());
+        s.process = crate::protocol::Process::Alive;
+        s.exit_code = None;
+        s.signal = None;
+        s.reason = None;
+        s.question = None;
+        self.agent = Some(agent);
+        self.last_output = Instant::now();
+        self.set_state(
+            crate::protocol::State::Working,
+            crate::protocol::Source::Activity,
+        );
+        Ok(())
+    }
+
+    fn serve(&mut self) {
+        let mut events = Events::with_capacity(64);
+        while !self.quit {
+            let timeout = self.next_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("poll failed: {e}");
+                break;
+            }
+            for event in events.iter() {
+                match event.token() {
+                    PTY => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read_pty();
+                        }
+                        if event.is_writable() {
+                            self.flush_input();
+                        }
+                    }
+                    LISTENER => self.accept(),
+                    SIGNALS => self.on_signals(),
+                    token => self.on_client(token),
+                }
+            }
+            if self.pty_pending {
+                self.read_pty();
+            }
+            self.on_timers();
+            self.after_turn();
+        }
+        self.shut_down();
+    }
+
+    fn next_timeout(&self) -> Option<Duration> {
+        if self.pty_pending {
+            return Some(Duration::ZERO);
+        }
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        if self.idle_pending() {
+            consider(self.last_output + self.idle_after);
+        }
+        if let Some(s) = &self.stopping {
+            consider(s.at);
+        }
+        next.map(|t| t.saturating_duration_since(now))
+    }
+
+    fn read_pty(&mut self) {
+        self.pty_pending = false;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0;
+        let mut closed = false;
+        while let Some(agent) = self.agent.as_mut() {
+            let n = agent.read(&mut buf);
+            if n == 0 {
+                closed = agent.pty_closed;
+                break;
+            }
+            self.on_output(&buf[..n]);
+            total += n;
+            if total >= READ_BUDGET {
+                self.pty_pending = true;
+                break;
+            }
+        }
+        if closed {
+            self.reap();
+        }
+    }
+
+    /// Raw output from the agent: to the transcript first, then through the parser.
+    fn on_output(&mut self, bytes: &[u8]) {
+        self.disk.append(bytes);
+        self.screen.process(bytes);
+        for signal in self.screen.take_signals() {
+            self.on_signal_from_output(signal);
+        }
+        self.last_output = Instant::now();
+        self.on_activity();
+    }
+
+    fn flush_input(&mut self) {
+        let Some(agent) = self.agent.as_mut() else {
+            return;
+        };
+        let more = agent.flush_input();
+        let interest = if more {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        let fd = agent.fd;
+        let _ = self
+            .poll
+            .registry()
+            .reregister(&mut SourceFd(&fd), PTY, interest);
+    }
+
+    /// Types bytes into the agent, without ever waiting for it to read them.
+    fn write_input(&mut self, bytes: &[u8]) {
+        let Some(agent) = self.agent.as_mut() else {
+            return;
+        };
+        if agent.write(bytes) {
+            let fd = agent.fd;
+            let _ = self.poll.registry().reregister(
+                &mut SourceFd(&fd),
+                PTY,
+                Interest::READABLE | Interest::WRITABLE,
+            );
+        }
+    }
+
+    fn on_signals(&mut self) {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        for sig in pending {
+            match sig {
+                SIGCHLD => self.reap(),
+                // The host has no terminal; a HUP is someone's attempt to end it, as is TERM.
+                _ => self.begin_stop(),
+            }
+        }
+    }
+
+    /// Collects the agent's exit, after draining what it printed last.
+    fn reap(&mut self) {
+        let Some(exit) = self.agent.as_ref().and_then(|a| a.try_reap()) else {
+            return;
+        };
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Some(agent) = self.agent.as_mut() {
+            let n = agent.read(&mut buf);
+            if n == 0 {
+                break;
+            }
+            self.on_output(&buf[..n]);
+        }
+        if let Some(agent) = self.agent.take() {
+            let _ = self.poll.registry().deregister(&mut SourceFd(&agent.fd));
+        }
+        self.pty_pending = false;
+        self.on_exit(exit);
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, _)) => {
+                    if !crate::security::peer_allowed(&stream, "host.sock") {
+                        continue;
+                    }
+                    let token = Token(self.next_token);
+                    self.next_token += 1;
+                    if self
+                        .poll
+                        .registry()
+                        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                        .is_ok()
+                    {
+                        self.clients.insert(
+                            token,
+                            Client {
+                                conn: Conn::new(stream),
+                                role: Role::Plain,
+                                awaiting_stop: false,
+                            },
+                        );
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn on_client(&mut self, token: Token) {
+        let Some(client) = self.clients.get_mut(&token) else {
+            return;
+        };
+        if let Err(e) = client.conn.fill() {
+            log::debug!("client {}: {e}", token.0);
+            self.drop_client(token);
+            return;
+        }
+        loop {
+            let Some(client) = self.clients.get_mut(&token) else {
+                return;
+            };
+            match client.conn.next_message() {
+                Ok(None) => break,
+                Ok(Some(Ok(request))) => self.on_request(token, request),
+                Ok(Some(Err(data))) => self.on_data(&data),
+                Err(e) => {
+                    log::warn!("closing a connection that sent {e}");
+                    self.drop_client(token);
+                    return;
+                }
+            }
+        }
+        if self.clients.get(&token).is_some_and(|c| c.conn.eof) {
+            self.drop_client(token);
+        }
+    }
+
+    fn drop_client(&mut self, token: Token) {
+        if let Some(mut c) = self.clients.remove(&token) {
+            let _ = self.poll.registry().deregister(&mut c.conn.stream);
+        }
+    }
+
+    fn reply(&mut self, token: Token, reply: &Reply) {
+        if let Some(c) = self.clients.get_mut(&token) {
+            c.conn.send(reply);
+        }
+    }
+
+    fn on_timers(&mut self) {
+        let now = Instant::now();
+        if self.idle_pending() && now >= self.last_output + self.idle_after {
+            self.on_quiet();
+        }
+        if let Some(s) = &self.stopping {
+            if now >= s.at {
+                let sig = s.next_signal;
+                if let Some(agent) = &self.agent {
+                    agent.signal(sig);
+                }
+                self.stopping = Some(Stopping {
+                    next_signal: libc::SIGKILL,
+                    at: now + STOP_GRACE,
+                });
+            }
+        }
+    }
+
+    /// End of a loop turn: persist and announce state changes, feed followers, flush.
+    fn after_turn(&mut self) {
+        if self.dirty {
+            self.dirty = false;
+            let mut bytes = serde_json::to_vec_pretty(&self.session).expect("session serializes");
+            bytes.push(b'\n');
+            self.disk.write_state(bytes);
+            let msg = Reply::State {
+                session: Box::new(self.session.clone()),
+            };
+            for c in self
+                .clients
+                .values_mut()
+                .filter(|c| c.role == Role::Watcher)
+            {
+                c.conn.send(&msg);
+            }
+        }
+        self.feed_followers();
+        let mut broken = Vec::new();
+        for (token, c) in self.clients.iter_mut() {
+            if c.conn.flush().is_err() {
+                broken.push(*token);
+            }
+        }
+        for token in broken {
+            self.drop_client(token);
+        }
+    }
+
+    fn feed_followers(&mut self) {
+        let ended = self.agent.is_none();
+        let end = if ended {
+            self.screen.content_end()
+        } else {
+            self.screen.finished_end()
+        };
+        for c in self.clients.values_mut() {
+            if let Role::Follower { next } = c.role {
+                if next >= end && !ended {
+                    continue;
+                }
+                let (lines, new_next) = self.screen.lines_between(next, end);
+                if lines.is_empty() && !ended {
+                    continue;
+                }
+                c.role = Role::Follower { next: new_next };
+                c.conn.send(&Reply::Lines {
+                    lines,
+                    next: new_next,
+                    ended,
+                });
+                if ended {
+                    c.role = Role::Plain;
+                }
+            }
+        }
+    }
+
+    fn shut_down(&mut self) {
+        self.session.host_pid = None;
+        self.session.host_start = None;
+        self.session.attached = 0;
+        self.disk.write_screen(self.screen.full_text());
+        let mut bytes = serde_json::to_vec_pretty(&self.session).expect("session serializes");
+        bytes.push(b'\n');
+        self.disk.write_state(bytes);
+        self.disk.finish();
+        let _ = std::fs::remove_file(self.home.host_sock(&self.session.id));
+        let msg = Reply::State {
+            session: Box::new(self.session.clone()),
+        };
+        for c in self.clients.values_mut() {
+            if c.role == Role::Watcher {
+                c.conn.send(&msg);
+            }
+            if c.awaiting_stop {
+                c.conn.send(&Reply::Ok);
+            }
+            let _ = c.conn.flush();
+        }
+    }
+}
+
+/// A process's start time in clock ticks since boot (field 22 of /proc/PID/stat), which
+/// tells a live process from a later one that reused its pid.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 2..].split_whitespace();
+    // A zombie (or a dying process) is not alive for our purposes.
+    if matches!(fields.next()?, "Z" | "X" | "x") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+/// Whether the process `pid` is alive and is the one that started at `start`.
+pub fn process_is(pid: u32, start: Option<u64>) -> bool {
+    match (process_start_time(pid), start) {
+        (Some(now), Some(then)) => now == then,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+pub fn now() -> SystemTime {
+    SystemTime::now()
+}

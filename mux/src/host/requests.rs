@@ -1,0 +1,204 @@
+//! What the host does for each request on `host.sock`, one function per message kind.
+
+use mio::Token;
+
+use super::{Host, Role};
+use crate::protocol::{version_supported, HostRequest, Process, Reply, State, VERSION};
+
+impl Host {
+    pub(super) fn on_request(&mut self, token: Token, request: HostRequest) {
+        match request {
+            HostRequest::Watch { version } => self.watch(token, version),
+            HostRequest::Screen { history } => self.screen_text(token, history),
+            HostRequest::Follow { from } => self.follow(token, from),
+            HostRequest::Input { text, enter } => self.input(token, &text, enter),
+            HostRequest::Report { state, message } => self.report(token, &state, message),
+            HostRequest::Update {
+                name,
+                pinned,
+                order,
+            } => self.update(token, name, pinned, order),
+            HostRequest::Stop => self.stop(token),
+            HostRequest::Respawn { env } => self.respawn(token, &env),
+            HostRequest::Quit => self.quit_request(token),
+        }
+    }
+
+    /// Raw bytes from a client go to the agent as typed input.
+    pub(super) fn on_data(&mut self, bytes: &[u8]) {
+        if self.agent.is_some() {
+            self.input_since_report = true;
+            self.write_input(bytes);
+        }
+    }
+
+    fn watch(&mut self, token: Token, version: u32) {
+        if !version_supported(version) {
+            self.reply(
+                token,
+                &Reply::Error {
+                    message: format!("protocol {version} not supported (host speaks {VERSION})"),
+                },
+            );
+            return;
+        }
+        if let Some(c) = self.clients.get_mut(&token) {
+            c.role = Role::Watcher;
+        }
+        let hello = Reply::Hello {
+            version: VERSION,
+            id: self.session.id.clone(),
+            host_pid: std::process::id(),
+            host_start: self.session.host_start.unwrap_or(0),
+        };
+        self.reply(token, &hello);
+        self.reply(
+            token,
+            &Reply::State {
+                session: Box::new(self.session.clone()),
+            },
+        );
+    }
+
+    fn screen_text(&mut self, token: Token, history: bool) {
+        let text = if history {
+            self.screen.full_text()
+        } else {
+            self.screen.screen_text()
+        };
+        self.reply(token, &Reply::Screen { text });
+    }
+
+    fn follow(&mut self, token: Token, from: u64) {
+        if let Some(c) = self.clients.get_mut(&token) {
+            c.role = Role::Follower { next: from };
+        }
+    }
+
+    fn input(&mut self, token: Token, text: &str, enter: bool) {
+        if self.agent.is_none() {
+            self.reply(
+                token,
+                &Reply::Error {
+                    message: "the session's agent has exited".into(),
+                },
+            );
+            return;
+        }
+        let mut bytes = Vec::with_capacity(text.len() + 16);
+        // Multi-line text is a paste for programs that asked for bracketed paste, so its
+        // newlines do not submit early.
+        if self.screen.vt().bracketed_paste() && text.contains('\n') {
+            bytes.extend_from_slice(b"\x1b[200~");
+            bytes.extend_from_slice(text.as_bytes());
+            bytes.extend_from_slice(b"\x1b[201~");
+        } else {
+            bytes.extend_from_slice(text.as_bytes());
+        }
+        if enter {
+            bytes.push(b'\r');
+        }
+        self.input_since_report = true;
+        self.write_input(&bytes);
+        self.reply(token, &Reply::Ok);
+    }
+
+    fn report(&mut self, token: Token, state: &str, message: Option<String>) {
+        let Some(state) = State::parse(state) else {
+            self.reply(
+                token,
+                &Reply::Error {
+                    message: format!(
+                        "'{state}' is not a state (working, needs_input, idle, completed, failed)"
+                    ),
+                },
+            );
+            return;
+        };
+        if state == State::Stopped {
+            self.reply(
+                token,
+                &Reply::Error {
+                    message: "'stopped' is for the user to decide; use crew stop".into(),
+                },
+            );
+            return;
+        }
+        if self.session.process != Process::Alive {
+            self.reply(
+                token,
+                &Reply::Error {
+                    message: "the session's agent is not running".into(),
+                },
+            );
+            return;
+        }
+        self.on_report(state, message);
+        self.reply(token, &Reply::Ok);
+    }
+
+    fn update(
+        &mut self,
+        token: Token,
+        name: Option<String>,
+        pinned: Option<bool>,
+        order: Option<i64>,
+    ) {
+        if let Some(name) = name {
+            self.session.name = name;
+        }
+        if let Some(p) = pinned {
+            self.session.pinned = p;
+        }
+        if let Some(o) = order {
+            self.session.order = o;
+        }
+        self.dirty = true;
+        self.reply(token, &Reply::Ok);
+    }
+
+    fn stop(&mut self, token: Token) {
+        if let Some(c) = self.clients.get_mut(&token) {
+            c.awaiting_stop = true;
+        }
+        self.begin_stop();
+    }
+
+    fn respawn(&mut self, token: Token, env: &[(String, String)]) {
+        if self.agent.is_some() {
+            self.reply(
+                token,
+                &Reply::Error {
+                    message: "the session is running".into(),
+                },
+            );
+            return;
+        }
+        let argv = self
+            .session
+            .resume
+            .clone()
+            .unwrap_or_else(|| self.session.command.clone());
+        self.screen.process(b"\r\n");
+        match self.start_agent(&argv, env) {
+            Ok(()) => self.reply(token, &Reply::Ok),
+            Err(message) => self.reply(token, &Reply::Error { message }),
+        }
+    }
+
+    fn quit_request(&mut self, token: Token) {
+        if self.agent.is_some() {
+            self.reply(
+                token,
+                &Reply::Error {
+                    message: "the session is running; stop it first".into(),
+                },
+            );
+            return;
+        }
+        if let Some(c) = self.clients.get_mut(&token) {
+            c.awaiting_stop = true;
+        }
+        self.quit = true;
+    }
+}

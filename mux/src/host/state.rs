@@ -1,0 +1,179 @@
+//! The session's state machine (SPEC 2): which signal decides the state, strongest first.
+//!
+//! Reports and notifications hold until the user types something and the agent answers with
+//! output; output activity moves an activity-decided session between working and idle.
+
+use std::time::Instant;
+
+use super::agent::{signal_name, Exit};
+use super::{Host, Stopping, STOP_GRACE};
+use crate::protocol::{Process, Source, State};
+use crate::screen::Signal;
+use crate::store;
+
+impl Host {
+    pub(super) fn set_state(&mut self, state: State, source: Source) {
+        let s = &mut self.session;
+        let changed = s.state != state || s.state_source != source;
+        s.state = state;
+        s.state_source = source;
+        if state != State::NeedsInput {
+            s.question = None;
+        }
+        if matches!(source, Source::Report | Source::Notification) {
+            self.input_since_report = false;
+        }
+        let summary = self.local_summary();
+        let s = &mut self.session;
+        if changed || s.summary != summary {
+            s.summary = summary;
+            s.changed_at = store::now_rfc3339();
+        }
+        self.dirty = true;
+    }
+
+    /// The summary SPEC 9 asks for without a model: the question, else the window title,
+    /// else the last meaningful line on screen.
+    fn local_summary(&self) -> Option<String> {
+        if let Some(q) = &self.session.question {
+            return Some(q.clone());
+        }
+        if let Some(t) = self.screen.title().filter(|t| !t.trim().is_empty()) {
+            return Some(t.trim().to_string());
+        }
+        self.screen
+            .screen_rows()
+            .into_iter()
+            .rev()
+            .map(|(text, _)| text)
+            .find(|t| is_meaningful(t))
+            .map(|t| t.trim().to_string())
+    }
+
+    /// Output arrived: an activity-decided session is working again, and so is one whose
+    /// report the user has since answered.
+    pub(super) fn on_activity(&mut self) {
+        let s = &self.session;
+        if s.process != Process::Alive || self.stopping.is_some() {
+            return;
+        }
+        let follows_activity = s.state_source == Source::Activity
+            || (matches!(s.state_source, Source::Report | Source::Notification)
+                && self.input_since_report);
+        if follows_activity && s.state != State::Working {
+            self.set_state(State::Working, Source::Activity);
+        }
+    }
+
+    /// Whether an idle transition is due once output stays quiet.
+    pub(super) fn idle_pending(&self) -> bool {
+        let s = &self.session;
+        s.process == Process::Alive
+            && s.state == State::Working
+            && s.state_source == Source::Activity
+    }
+
+    pub(super) fn on_quiet(&mut self) {
+        self.set_state(State::Idle, Source::Activity);
+    }
+
+    pub(super) fn on_signal_from_output(&mut self, signal: Signal) {
+        match signal {
+            Signal::Answer(bytes) => self.write_input(&bytes),
+            Signal::Bell { line } => self.needs_input(line),
+            Signal::Notification { text } => self.needs_input(text),
+            Signal::Title => {
+                self.session.title = self.screen.title().map(str::to_string);
+                self.dirty = true;
+            }
+        }
+    }
+
+    fn needs_input(&mut self, question: String) {
+        if self.session.process != Process::Alive || self.stopping.is_some() {
+            return;
+        }
+        let question = question.trim();
+        self.session.question = (!question.is_empty()).then(|| question.to_string());
+        self.set_state(State::NeedsInput, Source::Notification);
+    }
+
+    /// `crew report`: the agent says what it is doing.
+    pub(super) fn on_report(&mut self, state: State, message: Option<String>) {
+        let message = message
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty());
+        match state {
+            State::NeedsInput => self.session.question = message,
+            State::Failed => {
+                self.session.reason = Some(match message {
+                    Some(m) => format!("agent reported: {m}"),
+                    None => "agent reported failure".into(),
+                })
+            }
+            _ => {}
+        }
+        self.set_state(state, Source::Report);
+    }
+
+    /// The agent's process ended: its exit decides, unless the user stopped it.
+    pub(super) fn on_exit(&mut self, exit: Exit) {
+        // An agent-reported failure keeps its reason over the exit status.
+        let reported_failure =
+            self.session.state == State::Failed && self.session.state_source == Source::Report;
+        let reported_reason = self.session.reason.clone();
+        let s = &mut self.session;
+        s.pid = None;
+        s.process = Process::Exited;
+        let (state, source) = match exit {
+            Exit::Code(code) => {
+                s.exit_code = Some(code);
+                s.signal = None;
+                if code == 0 {
+                    (State::Completed, Source::Exit)
+                } else {
+                    s.reason = Some(format!("exit code {code}"));
+                    (State::Failed, Source::Exit)
+                }
+            }
+            Exit::Signal(sig) => {
+                s.exit_code = None;
+                s.signal = Some(sig);
+                s.reason = Some(format!("killed by signal {sig} ({})", signal_name(sig)));
+                (State::Failed, Source::Exit)
+            }
+        };
+        if self.stopping.take().is_some() {
+            self.session.reason = Some("stopped by user".into());
+            self.set_state(State::Stopped, Source::User);
+            self.quit = true;
+        } else if reported_failure && state == State::Failed {
+            self.session.reason = reported_reason;
+            self.set_state(State::Failed, Source::Report);
+        } else {
+            self.set_state(state, source);
+        }
+        self.disk.write_screen(self.screen.full_text());
+    }
+
+    /// Stop the agent: HUP now, TERM after a grace period, KILL after another. A host whose
+    /// agent already ended just exits, keeping the final state.
+    pub(super) fn begin_stop(&mut self) {
+        match &self.agent {
+            Some(agent) if self.stopping.is_none() => {
+                agent.signal(libc::SIGHUP);
+                self.stopping = Some(Stopping {
+                    next_signal: libc::SIGTERM,
+                    at: Instant::now() + STOP_GRACE,
+                });
+            }
+            Some(_) => {}
+            None => self.quit = true,
+        }
+    }
+}
+
+/// A line worth showing as a summary: has letters or digits, not just a spinner or a border.
+fn is_meaningful(line: &str) -> bool {
+    line.chars().filter(|c| c.is_alphanumeric()).count() >= 2
+}

@@ -1,0 +1,16 @@
+//! crew's background side: everything that runs without a terminal.
+//!
+//! `protocol` holds what crosses a process boundary; `host` runs one session; `supervisor`
+//! keeps the roster and the control plane; `store` owns the files under `CREW_HOME`;
+//! `profile` reads agent profiles and `config.toml`.
+
+pub mod client;
+pub mod conn;
+pub mod host;
+pub mod lookup;
+pub mod profile;
+pub mod protocol;
+pub mod screen;
+pub mod security;
+pub mod store;
+pub mod supervisor;

@@ -1,0 +1,497 @@
+//! Agent profiles and `config.toml`.
+//!
+//! A profile says how to start an agent (command, resume command, how the prompt reaches it,
+//! model flag, prompt marker). Built-in profiles cover `shell` and the common agent CLIs; a
+//! user profile in `config.toml` with the same name replaces the built-in.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// How the prompt reaches the agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromptDelivery {
+    /// As a command-line argument (`{prompt}` in the command).
+    Arg,
+    /// Typed into the PTY once the agent is ready.
+    Type,
+}
+
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub name: String,
+    pub command: Vec<String>,
+    /// The command when there is no prompt (an interactive start).
+    pub interactive: Option<Vec<String>>,
+    pub resume: Option<Vec<String>>,
+    /// Arguments inserted after the program when a model is chosen (`{model}` replaced).
+    pub model: Option<Vec<String>>,
+    pub prompt: PromptDelivery,
+    /// Regex for the agent's input prompt marker, used to spot an empty prompt.
+    pub prompt_pattern: Option<String>,
+}
+
+fn strings(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| s.to_string()).collect()
+}
+
+/// The profiles crew knows without any configuration.
+pub fn builtin() -> Vec<Profile> {
+    let p =
+        |name: &str, command: &[&str], resume: Option<&[&str]>, model: Option<&[&str]>| Profile {
+            name: name.into(),
+            command: strings(command),
+            interactive: None,
+            resume: resume.map(strings),
+            model: model.map(strings),
+            prompt: PromptDelivery::Arg,
+            prompt_pattern: None,
+        };
+    let mut shell = p("shell", &["sh", "-c", "{prompt}"], None, None);
+    shell.interactive = Some(strings(&["{shell}"]));
+    vec![
+        shell,
+        p(
+            "claude",
+            &["claude", "--session-id", "{uuid}", "{prompt}"],
+            Some(&["claude", "--resume", "{uuid}"]),
+            Some(&["--model", "{model}"]),
+        ),
+        p(
+            "codex",
+            &["codex", "{prompt}"],
+            Some(&["codex", "resume", "--last"]),
+            Some(&["-m", "{model}"]),
+        ),
+        p(
+            "aider",
+            &["aider", "--message", "{prompt}"],
+            None,
+            Some(&["--model", "{model}"]),
+        ),
+        p(
+            "gemini",
+            &["gemini", "-i", "{prompt}"],
+            None,
+            Some(&["-m", "{model}"]),
+        ),
+    ]
+}
+
+/// What a user can set in `config.toml`. Unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    default_agent: Option<Spanned<String>>,
+    detach_key: Option<Spanned<String>>,
+    idle_reap: Option<Spanned<String>>,
+    idle_after: Option<Spanned<String>>,
+    worktree: Option<Spanned<String>>,
+    disable_agent_view: Option<bool>,
+    #[serde(default)]
+    agents: BTreeMap<String, ProfileFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    command: Option<Vec<String>>,
+    interactive: Option<Vec<String>>,
+    resume: Option<Vec<String>>,
+    model: Option<Vec<String>>,
+    prompt: Option<Spanned<String>>,
+    prompt_pattern: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorktreeMode {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Settings in effect: `config.toml` over the defaults.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub default_agent: Option<String>,
+    pub detach_key: u8,
+    pub idle_reap: Duration,
+    /// Quiet for this long means idle.
+    pub idle_after: Duration,
+    pub worktree: WorktreeMode,
+    pub disable_agent_view: bool,
+    pub profiles: Vec<Profile>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            default_agent: None,
+            detach_key: 0x1c,
+            idle_reap: Duration::from_secs(3600),
+            idle_after: Duration::from_secs(2),
+            worktree: WorktreeMode::Auto,
+            disable_agent_view: false,
+            profiles: builtin(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`; a missing file means the defaults. The error is one line naming the
+    /// file, the line and the key.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            let msg = e.message().replace('\n', " ");
+            match line {
+                Some(l) => format!("line {l}: {msg}"),
+                None => msg,
+            }
+        })?;
+        let bad = |field: &Spanned<String>, key: &str, why: String| {
+            format!("line {}: {key}: {why}", line_of(text, field.span().start))
+        };
+        let mut config = Config::default();
+        if let Some(k) = &file.detach_key {
+            config.detach_key =
+                parse_detach_key(k.get_ref()).map_err(|w| bad(k, "detach_key", w))?;
+        }
+        if let Some(d) = &file.idle_reap {
+            config.idle_reap = parse_duration(d.get_ref()).map_err(|w| bad(d, "idle_reap", w))?;
+        }
+        if let Some(d) = &file.idle_after {
+            config.idle_after = parse_duration(d.get_ref()).map_err(|w| bad(d, "idle_after", w))?;
+        }
+        if let Some(w) = &file.worktree {
+            config.worktree = match w.get_ref().as_str() {
+                "auto" => WorktreeMode::Auto,
+                "always" => WorktreeMode::Always,
+                "never" => WorktreeMode::Never,
+                other => {
+                    return Err(bad(
+                        w,
+                        "worktree",
+                        format!("'{other}' is not auto, always or never"),
+                    ))
+                }
+            };
+        }
+        config.disable_agent_view = file.disable_agent_view.unwrap_or(false);
+        for (name, pf) in file.agents {
+            let base = config.profiles.iter().find(|p| p.name == name).cloned();
+            let command = match (pf.command, &base) {
+                (Some(c), _) if !c.is_empty() => c,
+                (None, Some(b)) => b.command.clone(),
+                _ => return Err(format!("[agents.{name}]: command: needs a non-empty list")),
+            };
+            let prompt = match &pf.prompt {
+                None => base.as_ref().map_or(PromptDelivery::Arg, |b| b.prompt),
+                Some(p) => match p.get_ref().as_str() {
+                    "arg" => PromptDelivery::Arg,
+                    "type" => PromptDelivery::Type,
+                    other => {
+                        return Err(bad(
+                            p,
+                            &format!("agents.{name}.prompt"),
+                            format!("'{other}' is not arg or type"),
+                        ))
+                    }
+                },
+            };
+            let profile = Profile {
+                name: name.clone(),
+                command,
+                interactive: pf
+                    .interactive
+                    .or_else(|| base.as_ref().and_then(|b| b.interactive.clone())),
+                resume: pf
+                    .resume
+                    .or_else(|| base.as_ref().and_then(|b| b.resume.clone())),
+                model: pf
+                    .model
+                    .or_else(|| base.as_ref().and_then(|b| b.model.clone())),
+                prompt,
+                prompt_pattern: pf
+                    .prompt_pattern
+                    .or_else(|| base.as_ref().and_then(|b| b.prompt_pattern.clone())),
+            };
+            config.profiles.retain(|p| p.name != name);
+            config.profiles.push(profile);
+        }
+        if let Some(d) = &file.default_agent {
+            if config.profile(d.get_ref()).is_none() {
+                return Err(bad(
+                    d,
+                    "default_agent",
+                    format!("no agent profile named '{}'", d.get_ref()),
+                ));
+            }
+            config.default_agent = Some(d.get_ref().clone());
+        }
+        Ok(config)
+    }
+
+    pub fn profile(&self, name: &str) -> Option<&Profile> {
+        self.profiles.iter().find(|p| p.name == name)
+    }
+
+    /// `default_agent`, else the first installed of claude, codex, aider, gemini, else shell.
+    pub fn default_profile(&self, path: Option<&std::ffi::OsStr>) -> &Profile {
+        if let Some(p) = self.default_agent.as_deref().and_then(|n| self.profile(n)) {
+            return p;
+        }
+        for name in ["claude", "codex", "aider", "gemini"] {
+            if let Some(p) = self.profile(name) {
+                if p.command.first().is_some_and(|prog| on_path(prog, path)) {
+                    return p;
+                }
+            }
+        }
+        self.profile("shell")
+            .expect("the shell profile always exists")
+    }
+}
+
+/// Whether `prog` is an executable in one of the directories of `path`.
+pub fn on_path(prog: &str, path: Option<&std::ffi::OsStr>) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    if prog.contains('/') {
+        return Path::new(prog).is_file();
+    }
+    let Some(path) = path else { return false };
+    std::env::split_paths(path).any(|dir| {
+        std::fs::metadata(dir.join(prog))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// `ctrl-<char>` to the byte the terminal sends for it.
+pub fn parse_detach_key(s: &str) -> Result<u8, String> {
+    let lower = s.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("ctrl-")
+        .or_else(|| lower.strip_prefix("c-"));
+    let byte = match rest.map(|r| r.as_bytes()) {
+        Some([c @ b'a'..=b'z']) => c - b'a' + 1,
+        Some([b'\\']) => 0x1c,
+        Some([b']']) => 0x1d,
+        Some([b'^']) | Some([b'6']) => 0x1e,
+        Some([b'_']) | Some([b'-']) => 0x1f,
+        Some([b'@']) | Some([b' ']) | Some([b'2']) => 0x00,
+        Some([b'[']) => 0x1b,
+        _ => return Err(format!("'{s}' is not a key like ctrl-\\ or ctrl-a")),
+    };
+    Ok(byte)
+}
+
+/// `1h`, `30m`, `2s`, `500ms`, `1h30m`, or `0`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let bad = || format!("'{s}' is not a duration like 30s, 10m, 1h or 0");
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let d = match &rest[..unit] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            "d" => Duration::from_secs(n * 86400),
+            _ => return Err(bad()),
+        };
+        total += d;
+        rest = &rest[unit..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5").is_err());
+    }
+
+    #[test]
+    fn detach_keys() {
+        assert_eq!(parse_detach_key("ctrl-\\").unwrap(), 0x1c);
+        assert_eq!(parse_detach_key("ctrl-]").unwrap(), 0x1d);
+        assert_eq!(parse_detach_key("ctrl-a").unwrap(), 1);
+        assert!(parse_detach_key("alt-x").is_err());
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let e = Config::parse("idle_reap = \"1h\"\nbogus = 1\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("bogus"), "{e}");
+        let e = Config::parse("\nworktree = \"sometimes\"\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("worktree"), "{e}");
+        let e = Config::parse("[agents.x]\ncommand = [\"a\"]\ncolour = 3\n").unwrap_err();
+        assert!(e.contains("line 3") && e.contains("colour"), "{e}");
+        let e = Config::parse("default_agent = \"nope\"\n").unwrap_err();
+        assert!(e.contains("default_agent"), "{e}");
+    }
+
+    #[test]
+    fn user_profiles_override_and_add() {
+        let c = Config::parse(
+            "default_agent = \"mine\"\n[agents.mine]\ncommand = [\"bash\", \"-c\", \"{prompt}\"]\n\
+             [agents.shell]\ncommand = [\"dash\", \"-c\", \"{prompt}\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.default_profile(None).name, "mine");
+        assert_eq!(c.profile("shell").unwrap().command[0], "dash");
+        assert!(c.profile("shell").unwrap().interactive.is_some());
+        let plain = Config::parse("").unwrap();
+        assert_eq!(
+            plain
+                .default_profile(Some(std::ffi::OsStr::new("/nonexistent")))
+                .name,
+            "shell"
+        );
+    }
+}
+
+/// Values for a profile's placeholders.
+pub struct Placeholders<'a> {
+    pub prompt: Option<&'a str>,
+    pub model: Option<&'a str>,
+    pub uuid: &'a str,
+    pub session: &'a str,
+    pub cwd: &'a str,
+    pub hooks: &'a str,
+    pub shell: &'a str,
+}
+
+impl Placeholders<'_> {
+    fn fill(&self, arg: &str) -> String {
+        arg.replace("{prompt}", self.prompt.unwrap_or(""))
+            .replace("{model}", self.model.unwrap_or(""))
+            .replace("{uuid}", self.uuid)
+            .replace("{session}", self.session)
+            .replace("{cwd}", self.cwd)
+            .replace("{hooks}", self.hooks)
+            .replace("{shell}", self.shell)
+    }
+}
+
+impl Profile {
+    /// The argv that starts this agent: the interactive command when there is no prompt
+    /// (or the command without its `{prompt}` argument), plus the model flag.
+    pub fn command_for(&self, v: &Placeholders<'_>) -> Result<Vec<String>, String> {
+        let base = match (v.prompt, &self.interactive) {
+            (None, Some(interactive)) => interactive,
+            _ => &self.command,
+        };
+        let argv = self.expand(base, v)?;
+        if argv.is_empty() {
+            return Err(format!(
+                "agent profile '{}' has an empty command",
+                self.name
+            ));
+        }
+        Ok(argv)
+    }
+
+    /// The argv that resumes this agent's conversation, if the profile has one.
+    pub fn resume_for(&self, v: &Placeholders<'_>) -> Option<Vec<String>> {
+        let resume = self.resume.as_ref()?;
+        let no_prompt = Placeholders { prompt: None, ..*v };
+        self.expand(resume, &no_prompt).ok()
+    }
+
+    fn expand(&self, base: &[String], v: &Placeholders<'_>) -> Result<Vec<String>, String> {
+        let mut argv: Vec<String> = base
+            .iter()
+            .filter(|a| !(v.prompt.is_none() && a.as_str() == "{prompt}"))
+            .map(|a| v.fill(a))
+            .collect();
+        if let Some(model) = v.model {
+            let flag = self
+                .model
+                .as_ref()
+                .ok_or_else(|| format!("agent profile '{}' does not take a model", self.name))?;
+            let flag: Vec<String> = flag.iter().map(|a| a.replace("{model}", model)).collect();
+            let at = 1.min(argv.len());
+            argv.splice(at..at, flag);
+        }
+        Ok(argv)
+    }
+}
+
+#[cfg(test)]
+mod command_tests {
+    use super::*;
+
+    fn vars<'a>(prompt: Option<&'a str>, model: Option<&'a str>) -> Placeholders<'a> {
+        Placeholders {
+            prompt,
+            model,
+            uuid: "u-1",
+            session: "abcdefgh",
+            cwd: "/w",
+            hooks: "/h.json",
+            shell: "/bin/bash",
+        }
+    }
+
+    #[test]
+    fn commands_fill_placeholders() {
+        let c = Config::default();
+        let shell = c.profile("shell").unwrap();
+        assert_eq!(
+            shell.command_for(&vars(Some("cargo test"), None)).unwrap(),
+            ["sh", "-c", "cargo test"]
+        );
+        assert_eq!(shell.command_for(&vars(None, None)).unwrap(), ["/bin/bash"]);
+        assert!(shell.command_for(&vars(Some("x"), Some("m"))).is_err());
+        let claude = c.profile("claude").unwrap();
+        assert_eq!(
+            claude.command_for(&vars(Some("hi"), Some("opus"))).unwrap(),
+            ["claude", "--model", "opus", "--session-id", "u-1", "hi"]
+        );
+        assert_eq!(
+            claude.resume_for(&vars(Some("hi"), None)).unwrap(),
+            ["claude", "--resume", "u-1"]
+        );
+    }
+}

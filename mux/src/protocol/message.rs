@@ -1,0 +1,137 @@
+//! The JSON control messages carried in `Kind::Json` frames.
+//!
+//! Requests name what a user means (`Dispatch`, `Stop`, `Peek`); replies are plain data.
+//! Unknown fields are ignored so a newer peer can add optional ones without breaking an older.
+
+use serde::{Deserialize, Serialize};
+
+use super::session::Session;
+
+/// Requests a client sends to the supervisor (`daemon/supervisor.sock`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SupervisorRequest {
+    Dispatch(Dispatch),
+    List,
+    Stop {
+        id: String,
+    },
+    Respawn {
+        ids: Vec<String>,
+        env: Vec<(String, String)>,
+    },
+    Remove {
+        id: String,
+        force: bool,
+    },
+    Rename {
+        id: String,
+        name: String,
+    },
+    Pin {
+        id: String,
+        pinned: bool,
+    },
+    Shutdown {
+        keep_workers: bool,
+    },
+    Status,
+}
+
+/// Everything a new session needs from the dispatching client.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Dispatch {
+    pub prompt: Option<String>,
+    pub name: Option<String>,
+    pub agent: Option<String>,
+    pub model: Option<String>,
+    pub cwd: String,
+    /// The client's environment: the agent runs with it, as it would in the user's shell.
+    pub env: Vec<(String, String)>,
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// Requests sent to a session's host (`jobs/<id>/host.sock`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HostRequest {
+    /// The supervisor's connection: the host answers with `Hello` and then pushes `State`
+    /// whenever `state.json` changes.
+    Watch { version: u32 },
+    /// The rendered screen. `history: true` adds the scrollback above it (for `logs`).
+    Screen { history: bool },
+    /// Rendered lines as they are finished, from the given line number on (for `logs -f`).
+    Follow { from: u64 },
+    /// Type text into the agent (bytes, then Enter when `enter`).
+    Input { text: String, enter: bool },
+    /// An explicit state from the agent or its hooks (`crew report`).
+    Report {
+        state: String,
+        message: Option<String>,
+    },
+    /// Settings owned by the user: name, pin, order.
+    Update {
+        name: Option<String>,
+        pinned: Option<bool>,
+        order: Option<i64>,
+    },
+    /// Stop the agent (HUP, TERM, KILL after a grace period), then exit.
+    Stop,
+    /// Start the agent again in place (after it exited), keeping screen and transcript.
+    Respawn { env: Vec<(String, String)> },
+    /// Exit the host; for a host whose agent has already ended.
+    Quit,
+}
+
+/// Everything a host or the supervisor answers or pushes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    Ok,
+    Error {
+        message: String,
+    },
+    Dispatched {
+        id: String,
+        name: String,
+    },
+    Sessions {
+        sessions: Vec<serde_json::Value>,
+    },
+    /// A host's greeting: which session, which binary version and process.
+    Hello {
+        version: u32,
+        id: String,
+        host_pid: u32,
+        host_start: u64,
+    },
+    State {
+        session: Box<Session>,
+    },
+    Screen {
+        text: String,
+    },
+    /// Finished lines for `logs -f`; `next` is the line number to ask from next.
+    Lines {
+        lines: Vec<String>,
+        next: u64,
+        ended: bool,
+    },
+    Status(DaemonStatus),
+    /// Ids the supervisor acted on, with a line per session that could not be.
+    Done {
+        ids: Vec<String>,
+        errors: Vec<String>,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub pid: u32,
+    pub version: String,
+    pub protocol: u32,
+    pub uptime_s: u64,
+    pub sessions: usize,
+    pub hosts: usize,
+}

@@ -1,0 +1,189 @@
+//! The supervisor's watching connection to each live host, and what it learns from it:
+//! acknowledgements of requests it forwarded, and the host's end (stopped, or lost).
+
+use std::collections::VecDeque;
+
+use mio::{Interest, Token};
+
+use super::{Op, Supervisor};
+use crate::conn::Conn;
+use crate::host::process_is;
+use crate::protocol::{version_supported, HostRequest, Process, Reply, Source, State, VERSION};
+use crate::store;
+
+pub(super) struct Link {
+    pub conn: Conn,
+    pub id: String,
+    /// Requests forwarded to the host, answered in order by `Ok` or `Error`.
+    pub awaiting: VecDeque<Op>,
+}
+
+impl Supervisor {
+    /// Connects to the host of `id` if its state says it has one. A host that is gone is
+    /// marked lost. Returns whether a link exists now.
+    pub(super) fn ensure_link(&mut self, id: &str) -> bool {
+        if self.link_of.contains_key(id) {
+            return true;
+        }
+        let Some(session) = self.session(id) else {
+            return false;
+        };
+        let Some(host_pid) = session.host_pid else {
+            return false;
+        };
+        let host_start = session.host_start;
+        match std::os::unix::net::UnixStream::connect(self.home.host_sock(id)) {
+            Ok(std) => {
+                if std.set_nonblocking(true).is_err() {
+                    return false;
+                }
+                let mut stream = mio::net::UnixStream::from_std(std);
+                let token = self.token();
+                if self
+                    .poll
+                    .registry()
+                    .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                    .is_err()
+                {
+                    return false;
+                }
+                let mut conn = Conn::new(stream);
+                conn.send(&HostRequest::Watch { version: VERSION });
+                self.links.insert(
+                    token,
+                    Link {
+                        conn,
+                        id: id.to_string(),
+                        awaiting: VecDeque::new(),
+                    },
+                );
+                self.link_of.insert(id.to_string(), token);
+                true
+            }
+            Err(e) => {
+                if !process_is(host_pid, host_start) {
+                    self.mark_lost(id);
+                } else {
+                    log::warn!(
+                        "session {id}: host {host_pid} is alive but its socket refuses: {e}"
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// Sends a request to a session's host; `op` completes when the host answers.
+    pub(super) fn send_to_host(&mut self, id: &str, request: &HostRequest, op: Op) -> bool {
+        if !self.ensure_link(id) {
+            return false;
+        }
+        let token = self.link_of[id];
+        let link = self.links.get_mut(&token).expect("link");
+        link.conn.send(request);
+        link.awaiting.push_back(op);
+        true
+    }
+
+    pub(super) fn on_link(&mut self, token: Token) {
+        let Some(link) = self.links.get_mut(&token) else {
+            return;
+        };
+        if let Err(e) = link.conn.fill() {
+            log::warn!("session {}: host connection failed: {e}", link.id);
+            self.link_closed(token);
+            return;
+        }
+        loop {
+            let Some(link) = self.links.get_mut(&token) else {
+                return;
+            };
+            let msg = match link.conn.next_message::<Reply>() {
+                Ok(None) => break,
+                Ok(Some(Ok(msg))) => msg,
+                Ok(Some(Err(_))) | Err(_) => {
+                    log::warn!(
+                        "session {}: host sent something unreadable; reconnecting later",
+                        link.id
+                    );
+                    self.link_closed(token);
+                    return;
+                }
+            };
+            match msg {
+                Reply::Hello { version, id, .. } => {
+                    if id != link.id || !version_supported(version) {
+                        log::warn!(
+                            "session {}: socket answered as session {id}, protocol {version}",
+                            link.id
+                        );
+                        self.link_closed(token);
+                        return;
+                    }
+                }
+                Reply::Ok => {
+                    if let Some(op) = link.awaiting.pop_front() {
+                        self.complete(&op, Ok(()));
+                    }
+                }
+                Reply::Error { message } => {
+                    let id = link.id.clone();
+                    if let Some(op) = link.awaiting.pop_front() {
+                        self.complete(&op, Err(format!("{id}: {message}")));
+                    }
+                }
+                // State pushes keep the file cache honest without waiting for a listing.
+                Reply::State { .. } => {
+                    let id = link.id.clone();
+                    self.refresh(&id);
+                }
+                _ => {}
+            }
+        }
+        if self.links.get(&token).is_some_and(|l| l.conn.eof) {
+            self.link_closed(token);
+        }
+    }
+
+    /// The host closed its socket: it exited after recording its end, or it died.
+    pub(super) fn link_closed(&mut self, token: Token) {
+        let Some(mut link) = self.links.remove(&token) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut link.conn.stream);
+        self.link_of.remove(&link.id);
+        self.refresh(&link.id);
+        if let Some(s) = self.session(&link.id) {
+            if let Some(pid) = s.host_pid {
+                if !process_is(pid, s.host_start) {
+                    self.mark_lost(&link.id);
+                }
+            }
+        }
+        // Whatever was asked of the host is moot now that it is gone.
+        for op in link.awaiting.drain(..) {
+            self.complete(&op, Ok(()));
+        }
+    }
+
+    /// A host died without recording its end: the session failed with `host lost`. Its
+    /// transcript stays on disk, so `logs` and `peek` can rebuild its last screen.
+    pub(super) fn mark_lost(&mut self, id: &str) {
+        let Some(mut s) = self.session(id).cloned() else {
+            return;
+        };
+        log::warn!("session {id}: host {} is gone", s.host_pid.unwrap_or(0));
+        s.host_pid = None;
+        s.host_start = None;
+        s.pid = None;
+        s.attached = 0;
+        if s.process == Process::Alive {
+            s.process = Process::Exited;
+            s.state = State::Failed;
+            s.state_source = Source::Exit;
+            s.reason = Some("host lost".into());
+            s.changed_at = store::now_rfc3339();
+        }
+        self.write_session(&s);
+    }
+}

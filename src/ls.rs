@@ -1,0 +1,118 @@
+//! `crew ls`: one row per session, grouped as in the agent view; `--json` for scripts.
+
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+use mux::protocol::{Reply, SupervisorRequest};
+use mux::store::{self, Home};
+use term::groups::{self, Group};
+use term::text::{fit, sanitize};
+
+use crate::connect;
+
+#[derive(clap::Args, Default)]
+pub struct LsArgs {
+    /// Print every session object as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Show older completed sessions too (they fold into `… N more` otherwise).
+    #[arg(long)]
+    all: bool,
+}
+
+pub fn run(home: &Home, args: &LsArgs) -> Result<(), String> {
+    let sessions = match connect::request(home, &SupervisorRequest::List)? {
+        Reply::Sessions { sessions } => sessions,
+        other => return Err(format!("unexpected answer from the supervisor: {other:?}")),
+    };
+    let grouped = groups::group(&sessions, !args.all && !args.json);
+    let mut out = String::new();
+    if args.json {
+        let ordered: Vec<&Value> = grouped
+            .iter()
+            .flat_map(|g| g.rows.iter().copied())
+            .collect();
+        out = serde_json::to_string_pretty(&ordered).expect("json");
+        out.push('\n');
+    } else if sessions.is_empty() {
+        out.push_str("no sessions; start one with: crew --bg \"<prompt>\"\n");
+    } else {
+        let color = use_color();
+        let now = SystemTime::now();
+        for g in &grouped {
+            out.push_str(&format!("{}\n", g.group.title()));
+            for s in &g.rows {
+                out.push_str(&row(s, g.group, now, color));
+            }
+            if !g.folded.is_empty() {
+                out.push_str(&format!("  … {} more (crew ls --all)\n", g.folded.len()));
+            }
+        }
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    Ok(())
+}
+
+fn field<'a>(s: &'a Value, key: &str) -> &'a str {
+    s.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn row(s: &Value, group: Group, now: SystemTime, color: bool) -> String {
+    let state = field(s, "state");
+    let process = field(s, "process");
+    let (icon, sgr) = icon(state, process);
+    let detail = match state {
+        "broken" => field(s, "reason").to_string(),
+        "needs_input" if !field(s, "question").is_empty() => field(s, "question").to_string(),
+        "failed" | "stopped" if !field(s, "reason").is_empty() => field(s, "reason").to_string(),
+        _ => field(s, "summary").to_string(),
+    };
+    let name = if state == "broken" {
+        "(broken)"
+    } else {
+        field(s, "name")
+    };
+    let age = store::parse_rfc3339(field(s, "changed_at"))
+        .and_then(|t| now.duration_since(t).ok())
+        .map(|d| age(d.as_secs()))
+        .unwrap_or_default();
+    let _ = group;
+    let (on, off) = if color { (sgr, "\x1b[0m") } else { ("", "") };
+    format!(
+        "  {on}{icon}{off} {} {} {on}{}{off} {} {age:>3}\n",
+        fit(&sanitize(name), 24),
+        field(s, "id"),
+        fit(&state.replace('_', " "), 11),
+        fit(&sanitize(&detail), 48),
+    )
+}
+
+/// The state's icon and colour (SPEC 2).
+fn icon(state: &str, process: &str) -> (&'static str, &'static str) {
+    match (state, process) {
+        (_, "sleeping") => ("✢", "\x1b[2m"),
+        ("working", _) => ("✽", "\x1b[36m"),
+        ("needs_input", _) => ("✻", "\x1b[33m"),
+        ("idle", _) => ("✻", "\x1b[2m"),
+        ("completed", "alive") => ("✻", "\x1b[32m"),
+        ("completed", _) => ("∙", "\x1b[32m"),
+        ("failed", _) | ("broken", _) => ("∙", "\x1b[31m"),
+        _ => ("∙", "\x1b[90m"),
+    }
+}
+
+/// `42s`, `3m`, `2h`, `5d`.
+pub fn age(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m", secs / 60),
+        3600..=86399 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+fn use_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && unsafe { libc::isatty(1) } == 1
+}

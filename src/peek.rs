@@ -1,0 +1,23 @@
+//! `crew peek`: what the peek panel shows: the bottom of the session's screen and, when it
+//! waits on you, the question.
+
+use mux::protocol::State;
+use mux::store::Home;
+use term::text::sanitize;
+
+use crate::connect;
+
+pub fn run(home: &Home, query: &str) -> Result<(), String> {
+    let session = connect::find(home, query)?;
+    let screen = match connect::host_screen(home, &session, false) {
+        Some(t) => t,
+        None => connect::saved_screen(home, &session, false)?,
+    };
+    print!("{screen}");
+    if session.state == State::NeedsInput {
+        if let Some(q) = &session.question {
+            println!("\n? {}", sanitize(q));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! crew's terminal side: everything that draws on or reads from a user's terminal.
+//!
+//! `text` makes session data safe and fitting to draw; `groups` orders sessions the way
+//! people read them (the agent view and `crew ls` share it).
+
+pub mod groups;
+pub mod text;
