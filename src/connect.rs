@@ -113,9 +113,9 @@ pub fn find(home: &Home, query: &str) -> Result<Session, String> {
     store::read_state(&home.state_path(&id)).map_err(|why| format!("session {id} is broken: {why}"))
 }
 
-/// A connection to a session's host, when it runs.
+/// A connection to a session's host, when it runs. The socket is tried even when the
+/// state file does not name a host yet: a new host writes it just after it starts serving.
 pub fn host(home: &Home, session: &Session) -> Option<Client> {
-    session.host_pid?;
     let c = Client::connect(&home.host_sock(&session.id)).ok()?;
     c.set_timeout(Some(Duration::from_secs(10))).ok()?;
     Some(c)

@@ -106,7 +106,12 @@ pub fn run(home: Home, id: &str, respawn: bool) -> i32 {
             return 1;
         }
     };
-    println!("ready {}", host.session.pid.unwrap_or(0));
+    // The session rides on the ready line so the supervisor can list it at once; the disk
+    // thread writes state.json (with its fsyncs) off the dispatch's critical path.
+    println!(
+        "ready {}",
+        serde_json::to_string(&host.session).expect("session serializes")
+    );
     detach_stdout();
     host.serve();
     0
@@ -185,9 +190,6 @@ impl Host {
             let _ = std::fs::remove_file(&sock);
             return Err(why);
         }
-        // Written before `ready` so a listing right after dispatch sees the running agent.
-        store::write_state(&host.home, &host.session).map_err(|e| e.to_string())?;
-        host.dirty = false;
         Ok(host)
     }
 
@@ -444,7 +446,12 @@ impl Host {
         }
     }
 
+    /// Answers a client. A pending state change is published first, so whoever reads the
+    /// answer (the supervisor, then its clients) never sees an older state after it.
     fn reply(&mut self, token: Token, reply: &Reply) {
+        if self.dirty {
+            self.publish();
+        }
         if let Some(c) = self.clients.get_mut(&token) {
             c.conn.send(reply);
         }
@@ -496,6 +503,24 @@ impl Host {
         }
         for token in broken {
             self.drop_client(token);
+        }
+    }
+
+    /// Persists the session (on the disk thread) and pushes it to the watchers.
+    fn publish(&mut self) {
+        self.dirty = false;
+        let mut bytes = serde_json::to_vec_pretty(&self.session).expect("session serializes");
+        bytes.push(b'\n');
+        self.disk.write_state(bytes);
+        let msg = Reply::State {
+            session: Box::new(self.session.clone()),
+        };
+        for c in self
+            .clients
+            .values_mut()
+            .filter(|c| c.role == Role::Watcher)
+        {
+            c.conn.send(&msg);
         }
     }
 

@@ -68,7 +68,7 @@ impl Supervisor {
         if !std::path::Path::new(&d.cwd).is_dir() {
             return Err(format!("directory {} does not exist", d.cwd));
         }
-        self.refresh_all();
+        // Names come from the cache: every change of name passes through the supervisor.
         let id = loop {
             let id = store::new_id();
             if !self.home.job_dir(&id).exists() {

@@ -111,15 +111,15 @@ impl Supervisor {
                 }
             };
             match msg {
-                Reply::Hello { version, id, .. } => {
-                    if id != link.id || !version_supported(version) {
-                        log::warn!(
-                            "session {}: socket answered as session {id}, protocol {version}",
-                            link.id
-                        );
-                        self.link_closed(token);
-                        return;
-                    }
+                Reply::Hello { version, id, .. }
+                    if id != link.id || !version_supported(version) =>
+                {
+                    log::warn!(
+                        "session {}: socket answered as session {id}, protocol {version}",
+                        link.id
+                    );
+                    self.link_closed(token);
+                    return;
                 }
                 Reply::Ok => {
                     if let Some(op) = link.awaiting.pop_front() {
@@ -132,10 +132,16 @@ impl Supervisor {
                         self.complete(&op, Err(format!("{id}: {message}")));
                     }
                 }
-                // State pushes keep the file cache honest without waiting for a listing.
-                Reply::State { .. } => {
+                // A live host's push is the newest state there is; its file may still be on
+                // its way to the disk.
+                Reply::State { session } => {
                     let id = link.id.clone();
-                    self.refresh(&id);
+                    if session.id == id {
+                        self.refresh(&id);
+                        if let Some(c) = self.cache.get_mut(&id) {
+                            c.session = Ok(*session);
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -184,6 +190,8 @@ impl Supervisor {
             s.reason = Some("host lost".into());
             s.changed_at = store::now_rfc3339();
         }
-        self.write_session(&s);
+        if let Err(e) = self.write_session(&s) {
+            log::error!("{e}");
+        }
     }
 }

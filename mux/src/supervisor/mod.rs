@@ -93,6 +93,8 @@ pub struct Supervisor {
     next_batch: u64,
     next_token: usize,
     started: Instant,
+    /// roster.json needs writing; done at the end of a loop turn, off any reply's path.
+    roster_dirty: bool,
     quit: bool,
     /// Held for the supervisor's life: one supervisor per CREW_HOME.
     _lock: std::fs::File,
@@ -143,6 +145,7 @@ impl Supervisor {
             next_batch: 1,
             next_token: FIRST_DYNAMIC,
             started: Instant::now(),
+            roster_dirty: false,
             quit: false,
             _lock: lock,
         };
@@ -156,6 +159,7 @@ impl Supervisor {
         ids.extend(self.home.job_ids());
         ids.sort();
         ids.dedup();
+        ids.retain(|id| self.home.job_dir(id).is_dir());
         for id in &ids {
             self.refresh(id);
             self.ensure_link(id);
@@ -193,11 +197,17 @@ impl Supervisor {
                 }
             }
             self.flush_all();
+            if self.roster_dirty {
+                self.write_roster();
+            }
         }
     }
 
     fn finish(&mut self) {
         self.flush_all();
+        if self.roster_dirty {
+            self.write_roster();
+        }
         let _ = std::fs::remove_file(self.home.supervisor_sock());
         let _ = std::fs::remove_file(self.home.pid_path());
         log::info!("supervisor stopped");
@@ -334,13 +344,7 @@ impl Supervisor {
     /// Re-reads a session's `state.json` if the file changed since it was last read.
     fn refresh(&mut self, id: &str) {
         let path = self.home.state_path(id);
-        let key = match std::fs::metadata(&path) {
-            Ok(m) => {
-                use std::os::unix::fs::MetadataExt;
-                (m.ino(), m.mtime(), m.mtime_nsec(), m.size())
-            }
-            Err(_) => (0, 0, 0, 0),
-        };
+        let key = file_key(&path);
         if self
             .cache
             .get(id)
@@ -385,16 +389,28 @@ impl Supervisor {
         }
     }
 
-    /// Writes the supervisor's own copy of a session whose host is gone.
-    fn write_session(&mut self, session: &Session) {
-        if let Err(e) = store::write_state(&self.home, session) {
-            log::error!("{e}");
-        }
-        self.refresh(&session.id);
+    /// Writes the supervisor's copy of a session (a new one, or one whose host is gone) and
+    /// caches it without reading it back.
+    fn write_session(&mut self, session: &Session) -> Result<(), String> {
+        store::write_state(&self.home, session).map_err(|e| e.to_string())?;
+        let key = file_key(&self.home.state_path(&session.id));
+        self.cache.insert(
+            session.id.clone(),
+            Cached {
+                key,
+                session: Ok(session.clone()),
+            },
+        );
+        Ok(())
     }
 
     fn save_roster(&mut self) {
-        let mut ids: Vec<String> = self.home.job_ids();
+        self.roster_dirty = true;
+    }
+
+    fn write_roster(&mut self) {
+        self.roster_dirty = false;
+        let mut ids: Vec<String> = self.cache.keys().cloned().collect();
         ids.sort();
         if let Err(e) = store::write_roster(&self.home, &ids) {
             log::error!("{e}");
@@ -461,6 +477,16 @@ impl Supervisor {
         if matches!(batch.kind, BatchKind::Shutdown) {
             self.quit = true;
         }
+    }
+}
+
+/// What identifies one version of a file: inode, mtime and size (an atomic write renames a
+/// new inode into place).
+fn file_key(path: &std::path::Path) -> (u64, i64, i64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(m) => (m.ino(), m.mtime(), m.mtime_nsec(), m.size()),
+        Err(_) => (0, 0, 0, 0),
     }
 }
 

@@ -10,6 +10,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
 use super::{Op, Supervisor};
+use crate::protocol::Session;
 
 pub(super) struct Spawning {
     id: String,
@@ -129,8 +130,8 @@ impl Supervisor {
             .deregister(&mut SourceFd(&sp.stdout.as_raw_fd()));
         let line =
             String::from_utf8_lossy(&sp.line[..line_end.unwrap_or(sp.line.len())]).into_owned();
-        if line.starts_with("ready") {
-            self.refresh(&sp.id);
+        if let Some(json) = line.strip_prefix("ready ") {
+            self.host_ready(&sp.id, json);
             self.ensure_link(&sp.id);
             self.complete(&sp.op, Ok(()));
         } else {
@@ -142,6 +143,19 @@ impl Supervisor {
                 ),
             };
             self.start_failed(&sp.id, &sp.op, sp.fresh, why);
+        }
+    }
+
+    /// Takes the session the new host announced, unless its own state file already landed
+    /// (which is then newer).
+    fn host_ready(&mut self, id: &str, json: &str) {
+        let before = self.cache.get(id).map(|c| c.key);
+        self.refresh(id);
+        let unchanged = self.cache.get(id).map(|c| c.key) == before;
+        if let (true, Ok(session)) = (unchanged, serde_json::from_str::<Session>(json)) {
+            if let Some(c) = self.cache.get_mut(id) {
+                c.session = Ok(session);
+            }
         }
     }
 

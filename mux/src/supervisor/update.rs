@@ -92,7 +92,7 @@ impl Supervisor {
         if let Some(o) = order {
             s.order = o;
         }
-        self.write_session(&s);
-        self.complete(&op, Ok(()));
+        let result = self.write_session(&s);
+        self.complete(&op, result);
     }
 }

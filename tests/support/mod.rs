@@ -1,0 +1,207 @@
+//! The end-to-end harness: a private, short `CREW_HOME` per test, the real `crew` binary,
+//! fake agents from `fixtures/`, and waiting on conditions with deadlines (never sleeps).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_crew"))
+}
+
+pub fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// One test's crew: its own CREW_HOME, stopped and removed when dropped.
+pub struct Crew {
+    pub home: PathBuf,
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+impl Crew {
+    pub fn new() -> Crew {
+        // Short, so socket paths stay far below the 108-byte limit.
+        let home = PathBuf::from(format!(
+            "/tmp/ct{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).unwrap();
+        Crew { home }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .env("CREW_HOME", &self.home)
+            .env("PATH", path_with_crew())
+            .env_remove("CREW_SESSION_ID");
+        c.stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("crew runs")
+    }
+
+    /// Runs crew and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "crew {args:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs crew and expects exit code 1 with a `crew: ` message; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "crew {args:?} should fail with 1, got {} ({err})",
+            out.status
+        );
+        assert!(
+            err.starts_with("crew: "),
+            "error should start with 'crew: ': {err}"
+        );
+        err
+    }
+
+    /// Dispatches `--bg` and returns (id, name).
+    pub fn bg(&self, args: &[&str]) -> (String, String) {
+        let mut all = vec!["--bg"];
+        all.extend_from_slice(args);
+        let out = self.ok(&all);
+        let mut parts = out.split_whitespace();
+        let id = parts.next().expect("id").to_string();
+        let name = parts.next().expect("name").to_string();
+        assert!(
+            parts.next().is_none(),
+            "--bg prints one line `<id> <name>`: {out:?}"
+        );
+        (id, name)
+    }
+
+    pub fn ls(&self) -> Vec<Value> {
+        let out = self.ok(&["ls", "--json"]);
+        serde_json::from_str::<Vec<Value>>(&out).unwrap_or_else(|e| panic!("ls --json: {e}: {out}"))
+    }
+
+    pub fn session(&self, id: &str) -> Value {
+        self.ls()
+            .into_iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("{id} is not listed"))
+    }
+
+    /// Waits until `id` is listed in `state`; returns the session.
+    pub fn wait_state(&self, id: &str, state: &str) -> Value {
+        let mut last = Value::Null;
+        wait_for(&format!("{id} to be {state}"), || {
+            last = self.session(id);
+            last["state"] == state
+        });
+        last
+    }
+
+    pub fn supervisor_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.home.join("daemon/supervisor.pid"))
+            .ok()?
+            .lines()
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    pub fn job(&self, id: &str) -> PathBuf {
+        self.home.join("jobs").join(id)
+    }
+
+    /// The transcript as the agent wrote it (older file first).
+    pub fn transcript(&self, id: &str) -> Vec<u8> {
+        let mut bytes = std::fs::read(self.job(id).join("transcript.1")).unwrap_or_default();
+        bytes.extend(std::fs::read(self.job(id).join("transcript")).unwrap_or_default());
+        bytes
+    }
+}
+
+impl Drop for Crew {
+    fn drop(&mut self) {
+        // Stop every session and the supervisor; then make sure no host of this home is left.
+        let _ = self
+            .command(&["daemon", "stop", "--any"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if let Ok(entries) = std::fs::read_dir(self.home.join("jobs")) {
+            for e in entries.flatten() {
+                if let Ok(text) = std::fs::read_to_string(e.path().join("state.json")) {
+                    if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                        for key in ["host_pid", "pid"] {
+                            if let Some(pid) = v[key].as_i64() {
+                                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(pid) = self.supervisor_pid() {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
+/// PATH with the crew binary's directory first, so fixtures can call `crew report`.
+pub fn path_with_crew() -> String {
+    let dir = bin().parent().unwrap().to_string_lossy().into_owned();
+    format!("{dir}:{}", std::env::var("PATH").unwrap_or_default())
+}
+
+/// Polls `cond` until it holds, failing the test with `what` after the deadline.
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(2);
+    while !cond() {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: i64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or("");
+            state != "Z" && state != "X"
+        }
+        Err(_) => false,
+    }
+}
