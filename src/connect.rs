@@ -1,6 +1,7 @@
 //! Reaching the supervisor (starting it on demand) and a session's host, from a client.
 
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -28,6 +29,7 @@ pub fn start_supervisor(home: &Home) -> Result<(), String> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(home.log_path())
         .map_err(|e| format!("cannot open {}: {e}", home.log_path().display()))?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the crew binary: {e}"))?;

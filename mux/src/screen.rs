@@ -10,9 +10,11 @@ use std::num::NonZeroU16;
 
 use vt100::capture::{basic_formatted_to_plain, BasicFormattedCaptureState, RowContents};
 
-/// Rows of history kept in memory, and the most text they may hold.
+/// Rows of history kept in memory, and the most text they may hold: 2,000 lines of 128
+/// bytes, or 5,000 short ones. The ring is allocated once at this size and never grows, so a
+/// host's memory is bounded whatever the agent prints.
 pub const HISTORY_ROWS: usize = 5000;
-pub const HISTORY_BYTES: usize = 512 * 1024;
+pub const HISTORY_BYTES: usize = 256 * 1024;
 
 /// Something the agent's output asked for or announced, for the host to act on.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,16 +44,22 @@ const WRAPPED: u32 = 1 << 31;
 
 impl History {
     fn push(&mut self, text: &str) {
-        let len = text.len().min((WRAPPED - 1) as usize);
-        self.text.extend(&text.as_bytes()[..len]);
-        self.rows.push_back(len as u32);
-        self.scrolled += 1;
-        while self.rows.len() > HISTORY_ROWS || self.text.len() > HISTORY_BYTES {
+        let len = text.len().min(HISTORY_BYTES);
+        // Make room first, so the ring never grows past its one allocation.
+        while !self.rows.is_empty()
+            && (self.rows.len() >= HISTORY_ROWS || self.text.len() + len > HISTORY_BYTES)
+        {
             let Some(first) = self.rows.pop_front() else {
                 break;
             };
             self.text.drain(..(first & !WRAPPED) as usize);
         }
+        if self.text.capacity() < HISTORY_BYTES {
+            self.text.reserve_exact(HISTORY_BYTES - self.text.len());
+        }
+        self.text.extend(&text.as_bytes()[..len]);
+        self.rows.push_back(len as u32);
+        self.scrolled += 1;
     }
 
     fn mark_last_wrapped(&mut self, wrapped: bool) {
@@ -392,6 +400,20 @@ mod tests {
         assert_eq!(lines.first(), Some(&"line 0"));
         assert_eq!(lines.last(), Some(&"line 99"));
         assert_eq!(lines.len(), 100);
+    }
+
+    #[test]
+    fn history_stays_within_its_bounds() {
+        let mut s = Screen::new(5, 200);
+        let line = "x".repeat(150);
+        for i in 0..5000 {
+            s.process(format!("{i} {line}\r\n").as_bytes());
+        }
+        let h = &s.hooks().history;
+        assert!(h.text.len() <= HISTORY_BYTES);
+        assert_eq!(h.text.capacity(), HISTORY_BYTES, "the ring never grows");
+        assert!(h.len() >= (HISTORY_BYTES / 160) - 1);
+        assert!(s.full_text().lines().last().unwrap().starts_with("4999 "));
     }
 
     #[test]

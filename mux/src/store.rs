@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -231,41 +231,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result.map_err(|e| with_path(e, "cannot write", path))
 }
 
-/// Reads one session's `state.json`. The error says, in words, why the file is unusable.
+/// Reads one session's `state.json`. The error says, in words, why the file is unusable
+/// (without the path: callers know which session it is).
 pub fn read_state(path: &Path) -> Result<Session, String> {
-    let mut text = String::new();
-    match fs::File::open(path) {
-        Ok(mut f) => {
-            if let Err(e) = f.read_to_string(&mut text) {
-                return Err(format!("cannot read {}: {e}", path.display()));
-            }
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(format!("{} is missing", path.display()))
-        }
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    match fs::read(path) {
+        Ok(bytes) => parse_state(&bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err("state.json is missing".into()),
+        Err(e) => Err(format!("cannot read state.json: {e}")),
     }
-    parse_state(&text).map_err(|why| format!("{}: {why}", path.display()))
 }
 
-pub fn parse_state(text: &str) -> Result<Session, String> {
-    if text.trim().is_empty() {
-        return Err("empty file".into());
+pub fn parse_state(bytes: &[u8]) -> Result<Session, String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err("state.json is empty".into());
     }
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         if e.is_eof() {
-            format!("truncated JSON ({e})")
+            format!("state.json is truncated ({e})")
         } else {
-            format!("not valid JSON ({e})")
+            format!("state.json is not valid JSON ({e})")
         }
     })?;
     let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
     if version != STATE_VERSION && version + 1 != STATE_VERSION {
         return Err(format!(
-            "unsupported state version {version} (this crew reads {STATE_VERSION})"
+            "state.json has unsupported version {version} (this crew reads {STATE_VERSION})"
         ));
     }
-    serde_json::from_value(value).map_err(|e| format!("not a crew session ({e})"))
+    serde_json::from_value(value).map_err(|e| format!("state.json is not a crew session ({e})"))
 }
 
 pub fn write_state(home: &Home, session: &Session) -> io::Result<()> {
@@ -377,14 +370,14 @@ mod tests {
 
     #[test]
     fn broken_state_files_say_why() {
-        assert!(parse_state("").unwrap_err().contains("empty"));
-        assert!(parse_state("{\"version\": 1, \"id\"")
+        assert!(parse_state(b"").unwrap_err().contains("empty"));
+        assert!(parse_state(b"{\"version\": 1, \"id\"")
             .unwrap_err()
             .contains("truncated"));
-        assert!(parse_state("\u{0}garbage")
+        assert!(parse_state(b"\x00\xffgarbage")
             .unwrap_err()
             .contains("not valid JSON"));
-        assert!(parse_state("{\"version\": 1}")
+        assert!(parse_state(b"{\"version\": 1}")
             .unwrap_err()
             .contains("not a crew session"));
     }

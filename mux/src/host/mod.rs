@@ -10,7 +10,7 @@ mod state;
 
 use std::collections::HashMap;
 use std::io;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use mio::net::UnixListener;
 use mio::unix::SourceFd;
@@ -31,6 +31,9 @@ const PTY: Token = Token(0);
 const LISTENER: Token = Token(1);
 const SIGNALS: Token = Token(2);
 const FIRST_CLIENT: usize = 16;
+
+/// One read from the PTY (a PTY rarely holds more than a few KiB at once).
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Most PTY output handled in one loop turn, so one flood cannot starve the sockets.
 const READ_BUDGET: usize = 1 << 20;
@@ -98,6 +101,8 @@ pub fn run(home: Home, id: &str, respawn: bool) -> i32 {
         0 => {}
         _ => unsafe { libc::_exit(0) },
     }
+    // One malloc arena for both threads: a host is small and there are many of them.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     let mut host = match Host::start(home, id, respawn) {
         Ok(h) => h,
         Err(why) => {
@@ -281,7 +286,7 @@ impl Host {
 
     fn read_pty(&mut self) {
         self.pty_pending = false;
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = [0u8; READ_CHUNK];
         let mut total = 0;
         let mut closed = false;
         while let Some(agent) = self.agent.as_mut() {
@@ -361,7 +366,7 @@ impl Host {
         let Some(exit) = self.agent.as_ref().and_then(|a| a.try_reap()) else {
             return;
         };
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = [0u8; READ_CHUNK];
         while let Some(agent) = self.agent.as_mut() {
             let n = agent.read(&mut buf);
             if n == 0 {
@@ -479,20 +484,7 @@ impl Host {
     /// End of a loop turn: persist and announce state changes, feed followers, flush.
     fn after_turn(&mut self) {
         if self.dirty {
-            self.dirty = false;
-            let mut bytes = serde_json::to_vec_pretty(&self.session).expect("session serializes");
-            bytes.push(b'\n');
-            self.disk.write_state(bytes);
-            let msg = Reply::State {
-                session: Box::new(self.session.clone()),
-            };
-            for c in self
-                .clients
-                .values_mut()
-                .filter(|c| c.role == Role::Watcher)
-            {
-                c.conn.send(&msg);
-            }
+            self.publish();
         }
         self.feed_followers();
         let mut broken = Vec::new();
@@ -599,6 +591,8 @@ pub fn process_is(pid: u32, start: Option<u64>) -> bool {
     }
 }
 
-pub fn now() -> SystemTime {
-    SystemTime::now()
+/// Gives memory freed after a burst of output back to the system (a quiet host should cost
+/// little: there may be hundreds).
+pub fn release_memory() {
+    unsafe { libc::malloc_trim(0) };
 }

@@ -75,6 +75,7 @@ impl Host {
 
     pub(super) fn on_quiet(&mut self) {
         self.set_state(State::Idle, Source::Activity);
+        super::release_memory();
     }
 
     pub(super) fn on_signal_from_output(&mut self, signal: Signal) {
@@ -154,6 +155,7 @@ impl Host {
             self.set_state(state, source);
         }
         self.disk.write_screen(self.screen.full_text());
+        super::release_memory();
     }
 
     /// Stop the agent: HUP now, TERM after a grace period, KILL after another. A host whose

@@ -19,58 +19,57 @@ pub(super) struct Link {
 }
 
 impl Supervisor {
-    /// Connects to the host of `id` if its state says it has one. A host that is gone is
+    /// Connects to the host of `id` if its state says it has one, or if its socket is there
+    /// (a session whose state file broke may still have a live host). A host that is gone is
     /// marked lost. Returns whether a link exists now.
     pub(super) fn ensure_link(&mut self, id: &str) -> bool {
         if self.link_of.contains_key(id) {
             return true;
         }
-        let Some(session) = self.session(id) else {
+        let sock = self.home.host_sock(id);
+        let host = self
+            .session(id)
+            .and_then(|s| Some((s.host_pid?, s.host_start)));
+        if host.is_none() && !sock.exists() {
             return false;
-        };
-        let Some(host_pid) = session.host_pid else {
-            return false;
-        };
-        let host_start = session.host_start;
-        match std::os::unix::net::UnixStream::connect(self.home.host_sock(id)) {
-            Ok(std) => {
-                if std.set_nonblocking(true).is_err() {
-                    return false;
-                }
-                let mut stream = mio::net::UnixStream::from_std(std);
-                let token = self.token();
-                if self
-                    .poll
-                    .registry()
-                    .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-                    .is_err()
-                {
-                    return false;
-                }
-                let mut conn = Conn::new(stream);
-                conn.send(&HostRequest::Watch { version: VERSION });
-                self.links.insert(
-                    token,
-                    Link {
-                        conn,
-                        id: id.to_string(),
-                        awaiting: VecDeque::new(),
-                    },
-                );
-                self.link_of.insert(id.to_string(), token);
-                true
-            }
-            Err(e) => {
-                if !process_is(host_pid, host_start) {
-                    self.mark_lost(id);
-                } else {
-                    log::warn!(
-                        "session {id}: host {host_pid} is alive but its socket refuses: {e}"
-                    );
-                }
-                false
-            }
         }
+        let std = match std::os::unix::net::UnixStream::connect(&sock) {
+            Ok(std) => std,
+            Err(e) => {
+                match host {
+                    Some((pid, start)) if !process_is(pid, start) => self.mark_lost(id),
+                    Some((pid, _)) => {
+                        log::warn!("session {id}: host {pid} is alive but refuses: {e}")
+                    }
+                    None => {}
+                }
+                return false;
+            }
+        };
+        if std.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut stream = mio::net::UnixStream::from_std(std);
+        let token = self.token();
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if self
+            .poll
+            .registry()
+            .register(&mut stream, token, interest)
+            .is_err()
+        {
+            return false;
+        }
+        let mut conn = Conn::new(stream);
+        conn.send(&HostRequest::Watch { version: VERSION });
+        let link = Link {
+            conn,
+            id: id.to_string(),
+            awaiting: VecDeque::new(),
+        };
+        self.links.insert(token, link);
+        self.link_of.insert(id.to_string(), token);
+        true
     }
 
     /// Sends a request to a session's host; `op` completes when the host answers.
@@ -133,12 +132,13 @@ impl Supervisor {
                     }
                 }
                 // A live host's push is the newest state there is; its file may still be on
-                // its way to the disk.
+                // its way to the disk. A broken file stays listed as broken (SPEC 1) until
+                // the host's next write repairs it.
                 Reply::State { session } => {
                     let id = link.id.clone();
                     if session.id == id {
                         self.refresh(&id);
-                        if let Some(c) = self.cache.get_mut(&id) {
+                        if let Some(c) = self.cache.get_mut(&id).filter(|c| c.session.is_ok()) {
                             c.session = Ok(*session);
                         }
                     }

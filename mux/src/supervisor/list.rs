@@ -14,7 +14,7 @@ impl Supervisor {
             .iter()
             .filter(|(id, c)| {
                 !self.link_of.contains_key(*id)
-                    && c.session.as_ref().is_ok_and(|s| s.host_pid.is_some())
+                    && c.session.as_ref().map_or(true, |s| s.host_pid.is_some())
             })
             .map(|(id, _)| id.clone())
             .collect();

@@ -356,7 +356,7 @@ impl Supervisor {
             if s.id == id {
                 Ok(s)
             } else {
-                Err(format!("{} names session '{}'", path.display(), s.id))
+                Err(format!("state.json names session '{}'", s.id))
             }
         });
         self.cache.insert(id.to_string(), Cached { key, session });

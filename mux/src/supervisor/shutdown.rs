@@ -20,10 +20,15 @@ impl Supervisor {
             return;
         }
         self.refresh_all();
+        // Every session that may have a host: a recorded one, a link, or a broken state file
+        // (its host, if any, is found by its socket).
         let running: Vec<String> = self
             .cache
             .iter()
-            .filter(|(_, c)| c.session.as_ref().is_ok_and(|s| s.host_pid.is_some()))
+            .filter(|(id, c)| {
+                self.link_of.contains_key(*id)
+                    || c.session.as_ref().map_or(true, |s| s.host_pid.is_some())
+            })
             .map(|(id, _)| id.clone())
             .collect();
         let batch = self.new_batch(token, BatchKind::Shutdown, running.len());
