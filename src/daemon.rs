@@ -90,8 +90,12 @@ fn status(home: &Home) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     match c.request(&SupervisorRequest::Status) {
         Ok(Reply::Status(s)) => {
+            let standby = match s.standby_pid {
+                Some(pid) => format!("pre-started host pid {pid}"),
+                None => "no pre-started host".into(),
+            };
             println!(
-                "supervisor running: pid {}, crew {}, protocol {}, up {}, {} sessions, {} hosts connected",
+                "supervisor running: pid {}, crew {}, protocol {}, up {}, {} sessions, {} hosts connected, {standby}",
                 s.pid,
                 s.version,
                 s.protocol,

@@ -97,9 +97,12 @@ enum Command {
     },
     #[command(name = "__host", hide = true)]
     Host {
-        id: String,
+        #[arg(required_unless_present = "standby")]
+        id: Option<String>,
         #[arg(long)]
         respawn: bool,
+        #[arg(long, conflicts_with_all = ["id", "respawn"])]
+        standby: bool,
     },
     #[command(name = "__supervisor", hide = true)]
     Supervisor,
@@ -134,9 +137,17 @@ fn run(home: &mux::store::Home, command: Command) -> Result<(), String> {
         Command::Unpin { id } => pin::run(home, &id, false),
         Command::Report(args) => report::run(&args),
         Command::Daemon { command } => daemon::run(home, command),
-        Command::Host { id, respawn } => {
+        Command::Host {
+            id,
+            respawn,
+            standby,
+        } => {
             init_log("info");
-            std::process::exit(mux::host::run(home.clone(), &id, respawn));
+            let start = match id {
+                Some(id) if !standby => mux::host::Start::Session { id, respawn },
+                _ => mux::host::Start::Standby,
+            };
+            std::process::exit(mux::host::run(home.clone(), start));
         }
         Command::Supervisor => daemon::serve_detached(home),
     }

@@ -88,9 +88,18 @@ pub struct Host {
     quit: bool,
 }
 
-/// Entry point of `crew __host <id>`. Prints `ready <pid>` or `error <why>` on stdout for
-/// the supervisor, then serves until the session is stopped.
-pub fn run(home: Home, id: &str, respawn: bool) -> i32 {
+/// How a host learns which session it runs.
+pub enum Start {
+    /// `crew __host <id> [--respawn]`: started for this session.
+    Session { id: String, respawn: bool },
+    /// `crew __host --standby`: pre-started by the supervisor; announces `standby <pid>`,
+    /// then waits on stdin for one `Assignment` line, so a dispatch skips the exec.
+    Standby,
+}
+
+/// Entry point of `crew __host`. Prints `ready <session json>` or `error <why>` on stdout
+/// for the supervisor, then serves until the session is stopped.
+pub fn run(home: Home, start: Start) -> i32 {
     // Fork once more so the host is not a session leader (the supervisor made it one with
     // setsid) and can never acquire a controlling terminal.
     match unsafe { libc::fork() } {
@@ -103,7 +112,15 @@ pub fn run(home: Home, id: &str, respawn: bool) -> i32 {
     }
     // One malloc arena for both threads: a host is small and there are many of them.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
-    let mut host = match Host::start(home, id, respawn) {
+    let (id, respawn, env) = match start {
+        Start::Session { id, respawn } => (id, respawn, Vec::new()),
+        Start::Standby => match wait_for_assignment(&home) {
+            Some(a) => (a.id, false, a.env),
+            // The supervisor went away without a session for us.
+            None => return 0,
+        },
+    };
+    let mut host = match Host::start(home, &id, respawn, &env) {
         Ok(h) => h,
         Err(why) => {
             log::error!("session {id}: {why}");
@@ -122,6 +139,29 @@ pub fn run(home: Home, id: &str, respawn: bool) -> i32 {
     0
 }
 
+/// A standby host's wait: announce our pid, read one assignment, and log to its session.
+fn wait_for_assignment(home: &Home) -> Option<crate::protocol::Assignment> {
+    use std::io::{BufRead, Write};
+    println!("standby {}", std::process::id());
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).ok()?;
+    let assignment: crate::protocol::Assignment = serde_json::from_str(&line).ok()?;
+    if !store::is_valid_id(&assignment.id) {
+        return None;
+    }
+    let log = home.job_dir(&assignment.id).join("host.log");
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        use std::os::fd::AsRawFd;
+        unsafe { libc::dup2(f.as_raw_fd(), 2) };
+    }
+    Some(assignment)
+}
+
 /// Points stdout at /dev/null once the supervisor has read the readiness line.
 fn detach_stdout() {
     use std::io::Write;
@@ -136,7 +176,12 @@ fn detach_stdout() {
 }
 
 impl Host {
-    fn start(home: Home, id: &str, respawn: bool) -> Result<Host, String> {
+    fn start(
+        home: Home,
+        id: &str,
+        respawn: bool,
+        env: &[(String, String)],
+    ) -> Result<Host, String> {
         let session = store::read_state(&home.state_path(id))?;
         let config = crate::profile::Config::load(&home.config_path()).unwrap_or_else(|e| {
             log::warn!("{e}; using the default settings");
@@ -191,7 +236,7 @@ impl Host {
             (Some(resume), true) => resume.clone(),
             _ => host.session.command.clone(),
         };
-        if let Err(why) = host.start_agent(&argv, &[]) {
+        if let Err(why) = host.start_agent(&argv, env) {
             let _ = std::fs::remove_file(&sock);
             return Err(why);
         }

@@ -52,6 +52,14 @@ pub struct Dispatch {
     pub cols: u16,
 }
 
+/// What the supervisor hands a pre-started host: its session, and the environment the agent
+/// runs with (the dispatching client's).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Assignment {
+    pub id: String,
+    pub env: Vec<(String, String)>,
+}
+
 /// Requests sent to a session's host (`jobs/<id>/host.sock`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -134,4 +142,6 @@ pub struct DaemonStatus {
     pub uptime_s: u64,
     pub sessions: usize,
     pub hosts: usize,
+    /// The pre-started host waiting for the next dispatch.
+    pub standby_pid: Option<u32>,
 }

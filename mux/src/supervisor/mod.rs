@@ -150,6 +150,7 @@ impl Supervisor {
             _lock: lock,
         };
         sup.find_hosts();
+        sup.ensure_standby();
         Ok(sup)
     }
 

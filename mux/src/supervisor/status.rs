@@ -15,6 +15,7 @@ impl Supervisor {
             uptime_s: self.started.elapsed().as_secs(),
             sessions: self.cache.len(),
             hosts: self.links.len(),
+            standby_pid: self.standby_pid(),
         };
         self.reply(token, &Reply::Status(status));
     }
