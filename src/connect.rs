@@ -123,6 +123,22 @@ pub fn host(home: &Home, session: &Session) -> Option<Client> {
     Some(c)
 }
 
+/// The session as its host knows it now (the state file can lag behind a new host).
+pub fn live_session(home: &Home, session: &Session) -> Option<Session> {
+    let mut c = host(home, session)?;
+    c.send(&HostRequest::Watch {
+        version: mux::protocol::VERSION,
+    })
+    .ok()?;
+    loop {
+        match c.recv().ok()? {
+            Reply::State { session } => return Some(*session),
+            Reply::Hello { .. } => continue,
+            _ => return None,
+        }
+    }
+}
+
 /// Asks a session's host for its rendered screen; `None` when the host is gone.
 pub fn host_screen(home: &Home, session: &Session, history: bool) -> Option<String> {
     let mut c = host(home, session)?;

@@ -150,8 +150,7 @@ fn follow_raw(home: &Home, session: &Session, lines: Option<usize>) -> Result<()
             continue;
         }
         if !progressed {
-            let running = store::read_state(&home.state_path(&session.id))
-                .is_ok_and(|s| s.host_pid.is_some() && s.pid.is_some());
+            let running = connect::live_session(home, session).is_some_and(|s| s.pid.is_some());
             if !running {
                 return Ok(());
             }

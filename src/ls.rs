@@ -4,9 +4,12 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use mux::protocol::{Reply, SupervisorRequest};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use mux::protocol::SupervisorRequest;
 use mux::store::{self, Home};
-use term::groups::{self, Group};
+use term::groups::{self, Item};
 use term::text::{fit, sanitize};
 
 use crate::connect;
@@ -22,19 +25,33 @@ pub struct LsArgs {
 }
 
 pub fn run(home: &Home, args: &LsArgs) -> Result<(), String> {
-    let sessions = match connect::request(home, &SupervisorRequest::List)? {
-        Reply::Sessions { sessions } => sessions,
-        other => return Err(format!("unexpected answer from the supervisor: {other:?}")),
-    };
-    let grouped = groups::group(&sessions, !args.all && !args.json);
+    let payload = list(home)?;
+    let listing: Listing<'_> = serde_json::from_slice(&payload)
+        .map_err(|e| format!("unreadable answer from the supervisor: {e}"))?;
+    if listing.kind != "sessions" {
+        return Err(listing.message.unwrap_or_else(|| {
+            format!("unexpected answer from the supervisor: {}", listing.kind)
+        }));
+    }
+    let sessions = listing.sessions;
+    // Grouping reads a few fields of each session; the rest is printed as it came.
+    let items: Vec<Item> = sessions
+        .iter()
+        .map(|raw| serde_json::from_str(raw.get()).unwrap_or_default())
+        .collect();
+    let grouped = groups::group(&items, !args.all && !args.json);
     let mut out = String::new();
     if args.json {
-        let ordered: Vec<&Value> = grouped
+        let rows: Vec<&str> = grouped
             .iter()
-            .flat_map(|g| g.rows.iter().copied())
+            .flat_map(|g| g.rows.iter().map(|&i| sessions[i].get()))
             .collect();
-        out = serde_json::to_string_pretty(&ordered).expect("json");
-        out.push('\n');
+        out.push('[');
+        for (n, row) in rows.iter().enumerate() {
+            out.push_str(if n == 0 { "\n" } else { ",\n" });
+            out.push_str(row);
+        }
+        out.push_str(if rows.is_empty() { "]\n" } else { "\n]\n" });
     } else if sessions.is_empty() {
         out.push_str("no sessions; start one with: crew --bg \"<prompt>\"\n");
     } else {
@@ -42,8 +59,9 @@ pub fn run(home: &Home, args: &LsArgs) -> Result<(), String> {
         let now = SystemTime::now();
         for g in &grouped {
             out.push_str(&format!("{}\n", g.group.title()));
-            for s in &g.rows {
-                out.push_str(&row(s, g.group, now, color));
+            for &i in &g.rows {
+                let s: Value = serde_json::from_str(sessions[i].get()).unwrap_or_default();
+                out.push_str(&row(&s, now, color));
             }
             if !g.folded.is_empty() {
                 out.push_str(&format!("  … {} more (crew ls --all)\n", g.folded.len()));
@@ -55,11 +73,32 @@ pub fn run(home: &Home, args: &LsArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The supervisor's answer to `List`, read without parsing each session fully.
+#[derive(Deserialize)]
+struct Listing<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(borrow, default)]
+    sessions: Vec<&'a RawValue>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+fn list(home: &Home) -> Result<Vec<u8>, String> {
+    let mut c = connect::supervisor(home)?;
+    c.set_timeout(Some(std::time::Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    c.send(&SupervisorRequest::List)
+        .map_err(|e| format!("the supervisor did not answer: {e}"))?;
+    c.recv_json_bytes()
+        .map_err(|e| format!("the supervisor did not answer: {e}"))
+}
+
 fn field<'a>(s: &'a Value, key: &str) -> &'a str {
     s.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-fn row(s: &Value, group: Group, now: SystemTime, color: bool) -> String {
+fn row(s: &Value, now: SystemTime, color: bool) -> String {
     let state = field(s, "state");
     let process = field(s, "process");
     let (icon, sgr) = icon(state, process);
@@ -78,7 +117,6 @@ fn row(s: &Value, group: Group, now: SystemTime, color: bool) -> String {
         .and_then(|t| now.duration_since(t).ok())
         .map(|d| age(d.as_secs()))
         .unwrap_or_default();
-    let _ = group;
     let (on, off) = if color { (sgr, "\x1b[0m") } else { ("", "") };
     format!(
         "  {on}{icon}{off} {} {} {on}{}{off} {} {age:>3}\n",

@@ -81,6 +81,18 @@ impl Client {
         }
     }
 
+    /// The next JSON message's payload, unparsed (for callers that read only part of it).
+    pub fn recv_json_bytes(&mut self) -> io::Result<Vec<u8>> {
+        let f = self.recv_frame()?;
+        match f.kind {
+            Kind::Json => Ok(f.payload),
+            Kind::Data => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unexpected data frame",
+            )),
+        }
+    }
+
     pub fn request<T: Serialize>(&mut self, msg: &T) -> io::Result<Reply> {
         self.send(msg)?;
         self.recv()

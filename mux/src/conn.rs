@@ -94,6 +94,12 @@ impl Conn {
         frame::encode(Kind::Json, &payload, &mut self.out);
     }
 
+    /// Sends a JSON message that is already serialised.
+    pub fn send_json_bytes(&mut self, payload: &[u8]) {
+        self.compact();
+        frame::encode(Kind::Json, payload, &mut self.out);
+    }
+
     pub fn send_data(&mut self, bytes: &[u8]) {
         self.compact();
         for chunk in bytes.chunks(MAX_PAYLOAD) {

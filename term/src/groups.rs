@@ -1,7 +1,7 @@
 //! How sessions are grouped and ordered for people (SPEC 4): the agent view and `crew ls`
 //! show the same groups, needing-you first, with old finished rows folded.
 
-use serde_json::Value;
+use serde::Deserialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Group {
@@ -29,46 +29,62 @@ pub const FOLD_OVER: usize = 10;
 /// Rows that stay visible in a folded group.
 pub const FOLD_KEEP: usize = 5;
 
-fn str_field<'a>(s: &'a Value, key: &str) -> &'a str {
-    s.get(key).and_then(Value::as_str).unwrap_or("")
+/// What grouping needs to know of a session: a few fields of the session object (SPEC 2),
+/// read without the rest. A broken session has only `state`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Item {
+    pub state: String,
+    pub pinned: bool,
+    pub order: i64,
+    pub created_at: String,
+    pub changed_at: String,
+    pub prs: Vec<PrItem>,
 }
 
-pub fn has_open_pr(s: &Value) -> bool {
-    s.get("prs")
-        .and_then(Value::as_array)
-        .is_some_and(|prs| prs.iter().any(|p| str_field(p, "state") == "open"))
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PrItem {
+    pub state: String,
 }
 
-pub fn group_of(s: &Value) -> Group {
-    if s.get("pinned").and_then(Value::as_bool) == Some(true) {
-        return Group::Pinned;
+impl Item {
+    pub fn has_open_pr(&self) -> bool {
+        self.prs.iter().any(|p| p.state == "open")
     }
-    if has_open_pr(s) {
-        return Group::ReadyForReview;
+
+    pub fn group(&self) -> Group {
+        if self.pinned {
+            Group::Pinned
+        } else if self.has_open_pr() {
+            Group::ReadyForReview
+        } else {
+            match self.state.as_str() {
+                "needs_input" => Group::NeedsInput,
+                "working" => Group::Working,
+                _ => Group::Completed,
+            }
+        }
     }
-    match str_field(s, "state") {
-        "needs_input" => Group::NeedsInput,
-        "working" => Group::Working,
-        _ => Group::Completed,
+
+    /// Failures, broken sessions and open PRs always show.
+    fn may_fold(&self) -> bool {
+        !matches!(self.state.as_str(), "failed" | "broken") && !self.has_open_pr()
     }
 }
 
-/// Whether a row may fold away: failures, broken sessions and open PRs always show.
-fn may_fold(s: &Value) -> bool {
-    !matches!(str_field(s, "state"), "failed" | "broken") && !has_open_pr(s)
-}
-
-pub struct Grouped<'a> {
+/// One group's rows, as indices into the items given to `group`.
+pub struct Grouped {
     pub group: Group,
-    pub rows: Vec<&'a Value>,
+    pub rows: Vec<usize>,
     /// Rows folded into `… N more`.
-    pub folded: Vec<&'a Value>,
+    pub folded: Vec<usize>,
 }
 
 /// Sessions in display order: by group, then the user's order, then newest change first
 /// in `Completed` and oldest first elsewhere (so working rows do not jump around).
-pub fn group(sessions: &[Value], fold: bool) -> Vec<Grouped<'_>> {
-    let mut out: Vec<Grouped<'_>> = Vec::new();
+pub fn group(items: &[Item], fold: bool) -> Vec<Grouped> {
+    let mut out = Vec::new();
     for g in [
         Group::Pinned,
         Group::ReadyForReview,
@@ -76,17 +92,19 @@ pub fn group(sessions: &[Value], fold: bool) -> Vec<Grouped<'_>> {
         Group::Working,
         Group::Completed,
     ] {
-        let mut rows: Vec<&Value> = sessions.iter().filter(|s| group_of(s) == g).collect();
+        let mut rows: Vec<usize> = (0..items.len())
+            .filter(|&i| items[i].group() == g)
+            .collect();
         if rows.is_empty() {
             continue;
         }
-        rows.sort_by(|a, b| {
-            let order = |s: &Value| s.get("order").and_then(Value::as_i64).unwrap_or(0);
-            order(a).cmp(&order(b)).then_with(|| {
+        rows.sort_by(|&a, &b| {
+            let (a, b) = (&items[a], &items[b]);
+            a.order.cmp(&b.order).then_with(|| {
                 if g == Group::Completed {
-                    str_field(b, "changed_at").cmp(str_field(a, "changed_at"))
+                    b.changed_at.cmp(&a.changed_at)
                 } else {
-                    str_field(a, "created_at").cmp(str_field(b, "created_at"))
+                    a.created_at.cmp(&b.created_at)
                 }
             })
         });
@@ -94,15 +112,15 @@ pub fn group(sessions: &[Value], fold: bool) -> Vec<Grouped<'_>> {
         if fold && g == Group::Completed && rows.len() > FOLD_OVER {
             // Keep the most recently changed; rows are already newest first.
             let mut kept = 0;
-            rows.retain(|s| {
-                if !may_fold(s) {
+            rows.retain(|&i| {
+                if !items[i].may_fold() {
                     return true;
                 }
                 kept += 1;
                 if kept <= FOLD_KEEP {
                     true
                 } else {
-                    folded.push(*s);
+                    folded.push(i);
                     false
                 }
             });
@@ -119,20 +137,30 @@ pub fn group(sessions: &[Value], fold: bool) -> Vec<Grouped<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn item(state: &str, changed_at: &str) -> Item {
+        Item {
+            state: state.into(),
+            changed_at: changed_at.into(),
+            ..Item::default()
+        }
+    }
 
     #[test]
     fn needing_you_comes_first_and_old_results_fold() {
-        let mut sessions = vec![
-            json!({"id": "w", "state": "working", "created_at": "1"}),
-            json!({"id": "q", "state": "needs_input"}),
-            json!({"id": "p", "state": "idle", "pinned": true}),
-            json!({"id": "f", "state": "failed", "changed_at": "0"}),
+        let mut items = vec![
+            item("working", ""),
+            item("needs_input", ""),
+            Item {
+                pinned: true,
+                ..item("idle", "")
+            },
+            item("failed", "0"),
         ];
         for i in 0..12 {
-            sessions.push(json!({"id": format!("c{i:02}"), "state": "completed", "changed_at": format!("{i:02}")}));
+            items.push(item("completed", &format!("{i:02}")));
         }
-        let g = group(&sessions, true);
+        let g = group(&items, true);
         let names: Vec<Group> = g.iter().map(|x| x.group).collect();
         assert_eq!(
             names,
@@ -145,11 +173,18 @@ mod tests {
         );
         let done = &g[3];
         assert_eq!(done.folded.len(), 7);
-        assert!(
-            done.rows.iter().any(|s| s["id"] == "f"),
-            "failures never fold"
-        );
-        assert_eq!(done.rows[0]["id"], "c11");
-        assert_eq!(group(&sessions, false)[3].folded.len(), 0);
+        assert!(done.rows.contains(&3), "failures never fold");
+        assert_eq!(items[done.rows[0]].changed_at, "11");
+        assert_eq!(group(&items, false)[3].folded.len(), 0);
+    }
+
+    #[test]
+    fn an_open_pr_is_ready_for_review_and_never_folds() {
+        let mut pr = item("completed", "");
+        pr.prs.push(PrItem {
+            state: "open".into(),
+        });
+        assert_eq!(pr.group(), Group::ReadyForReview);
+        assert!(!pr.may_fold());
     }
 }

@@ -142,6 +142,7 @@ pub fn run(home: Home, start: Start) -> i32 {
 /// A standby host's wait: announce our pid, read one assignment, and log to its session.
 fn wait_for_assignment(home: &Home) -> Option<crate::protocol::Assignment> {
     use std::io::{BufRead, Write};
+    use std::os::unix::fs::OpenOptionsExt;
     println!("standby {}", std::process::id());
     let _ = std::io::stdout().flush();
     let mut line = String::new();
@@ -154,6 +155,7 @@ fn wait_for_assignment(home: &Home) -> Option<crate::protocol::Assignment> {
     if let Ok(f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(log)
     {
         use std::os::fd::AsRawFd;

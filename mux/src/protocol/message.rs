@@ -104,6 +104,7 @@ pub enum Reply {
         id: String,
         name: String,
     },
+    /// Every session object (SPEC 2), or `{"id", "state": "broken", "reason"}`.
     Sessions {
         sessions: Vec<serde_json::Value>,
     },

@@ -139,7 +139,7 @@ impl Supervisor {
                     if session.id == id {
                         self.refresh(&id);
                         if let Some(c) = self.cache.get_mut(&id).filter(|c| c.session.is_ok()) {
-                            c.session = Ok(*session);
+                            c.set(*session);
                         }
                     }
                 }

@@ -1,9 +1,11 @@
 //! `List`: every session from its `state.json` (the source of truth), broken ones included.
+//!
+//! The answer is `Reply::Sessions` on the wire, assembled from each session's cached JSON:
+//! a listing of hundreds of sessions costs a copy, not a serialisation of each.
 
 use mio::Token;
 
 use super::Supervisor;
-use crate::protocol::Reply;
 
 impl Supervisor {
     pub(super) fn list(&mut self, token: Token) {
@@ -21,15 +23,19 @@ impl Supervisor {
         for id in unlinked {
             self.ensure_link(&id);
         }
-        let mut ids: Vec<&String> = self.cache.keys().collect();
+        let mut ids: Vec<String> = self.cache.keys().cloned().collect();
         ids.sort();
-        let sessions = ids
-            .into_iter()
-            .map(|id| match &self.cache[id].session {
-                Ok(s) => s.public_json(),
-                Err(reason) => serde_json::json!({ "id": id, "state": "broken", "reason": reason }),
-            })
-            .collect();
-        self.reply(token, &Reply::Sessions { sessions });
+        let mut json = String::from(r#"{"type":"sessions","sessions":["#);
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            let cached = self.cache.get_mut(id).expect("cached");
+            json.push_str(cached.listed(id).get());
+        }
+        json.push_str("]}");
+        if let Some(c) = self.clients.get_mut(&token) {
+            c.send_json_bytes(json.as_bytes());
+        }
     }
 }

@@ -36,10 +36,40 @@ const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const FIRST_DYNAMIC: usize = 16;
 
-/// One session as last read from its `state.json`, with the file identity it came from.
+/// One session as last read from its `state.json` (or pushed by its host), with the file
+/// identity it came from and, once listed, its public JSON (so a listing of hundreds of
+/// sessions serialises only what changed).
 struct Cached {
     key: (u64, i64, i64, u64),
     session: Result<Session, String>,
+    listed: Option<Box<serde_json::value::RawValue>>,
+}
+
+impl Cached {
+    fn new(key: (u64, i64, i64, u64), session: Result<Session, String>) -> Cached {
+        Cached {
+            key,
+            session,
+            listed: None,
+        }
+    }
+
+    fn set(&mut self, session: Session) {
+        self.session = Ok(session);
+        self.listed = None;
+    }
+
+    /// The session object `ls --json` prints (SPEC 2), or the broken form.
+    fn listed(&mut self, id: &str) -> &serde_json::value::RawValue {
+        let session = &self.session;
+        self.listed.get_or_insert_with(|| {
+            let value = match session {
+                Ok(s) => s.public_json(),
+                Err(reason) => serde_json::json!({ "id": id, "state": "broken", "reason": reason }),
+            };
+            serde_json::value::to_raw_value(&value).expect("json")
+        })
+    }
 }
 
 /// A client waiting for one or more sessions to finish something (start, stop, respawn).
@@ -360,7 +390,7 @@ impl Supervisor {
                 Err(format!("state.json names session '{}'", s.id))
             }
         });
-        self.cache.insert(id.to_string(), Cached { key, session });
+        self.cache.insert(id.to_string(), Cached::new(key, session));
     }
 
     fn session(&self, id: &str) -> Option<&Session> {
@@ -395,13 +425,8 @@ impl Supervisor {
     fn write_session(&mut self, session: &Session) -> Result<(), String> {
         store::write_state(&self.home, session).map_err(|e| e.to_string())?;
         let key = file_key(&self.home.state_path(&session.id));
-        self.cache.insert(
-            session.id.clone(),
-            Cached {
-                key,
-                session: Ok(session.clone()),
-            },
-        );
+        self.cache
+            .insert(session.id.clone(), Cached::new(key, Ok(session.clone())));
         Ok(())
     }
 

@@ -286,7 +286,7 @@ impl Supervisor {
         let unchanged = self.cache.get(id).map(|c| c.key) == before;
         if let (true, Ok(session)) = (unchanged, serde_json::from_str::<Session>(json)) {
             if let Some(c) = self.cache.get_mut(id) {
-                c.session = Ok(session);
+                c.set(session);
             }
         }
     }
