@@ -1,8 +1,6 @@
 //! Reaching the supervisor (starting it on demand) and a session's host, from a client.
 
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -26,26 +24,14 @@ pub fn supervisor(home: &Home) -> Result<Client, String> {
 /// Starts the supervisor in the background and waits until it serves its socket.
 pub fn start_supervisor(home: &Home) -> Result<(), String> {
     store::private_dir(&home.daemon_dir()).map_err(|e| e.to_string())?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(home.log_path())
-        .map_err(|e| format!("cannot open {}: {e}", home.log_path().display()))?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the crew binary: {e}"))?;
     let mut cmd = Command::new(exe);
     cmd.arg("__supervisor")
         .env("CREW_HOME", &home.root)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log));
+        .stdout(Stdio::piped());
     // Its own session: a terminal closing or a Ctrl+C in it never reaches the supervisor.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    mux::process::detached(&mut cmd, &home.log_path())?;
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start the supervisor: {e}"))?;

@@ -60,25 +60,13 @@ pub fn serve_detached(home: &Home) -> Result<(), String> {
     match mux::supervisor::Supervisor::start(home.clone()) {
         Ok(mut sup) => {
             println!("ready");
-            detach_stdout();
+            mux::process::detach_stdout();
             sup.run();
             Ok(())
         }
         Err(why) => {
             println!("error {why}");
             Err(why)
-        }
-    }
-}
-
-fn detach_stdout() {
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    unsafe {
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
-        if null >= 0 {
-            libc::dup2(null, 1);
-            libc::close(null);
         }
     }
 }
@@ -158,13 +146,13 @@ fn kill_by_pid_file(home: &Home) -> Result<(), String> {
         .and_then(|l| l.trim().parse().ok())
         .ok_or("the supervisor's pid file is unreadable")?;
     let start: Option<u64> = lines.next().and_then(|l| l.trim().parse().ok());
-    if !mux::host::process_is(pid, start) {
+    if !mux::process::process_is(pid, start) {
         return Ok(());
     }
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
-        if !mux::host::process_is(pid, start) {
+        if !mux::process::process_is(pid, start) {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(10));

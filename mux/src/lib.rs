@@ -8,6 +8,7 @@ pub mod client;
 pub mod conn;
 pub mod host;
 pub mod lookup;
+pub mod process;
 pub mod profile;
 pub mod protocol;
 pub mod screen;

@@ -42,6 +42,28 @@ pub fn peer_allowed(sock: &impl AsRawFd, what: &str) -> bool {
     }
 }
 
+/// Accepts every pending connection (mio is edge-triggered: until `WouldBlock`) and keeps
+/// those from our own uid.
+pub fn accept_allowed(listener: &mio::net::UnixListener, what: &str) -> Vec<mio::net::UnixStream> {
+    let mut accepted = Vec::new();
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                if peer_allowed(&stream, what) {
+                    accepted.push(stream);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log::warn!("{what}: accept failed: {e}");
+                break;
+            }
+        }
+    }
+    accepted
+}
+
 /// Binds a listening socket that only the owner can use: created under umask 077 and set to
 /// 0600. A stale socket file left by a dead process is replaced; a live one is an error.
 pub fn bind_private(path: &std::path::Path) -> io::Result<mio::net::UnixListener> {

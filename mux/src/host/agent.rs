@@ -76,7 +76,8 @@ impl Agent {
             .master
             .as_raw_fd()
             .ok_or("the pseudo-terminal has no descriptor")?;
-        set_nonblocking(fd).map_err(|e| format!("cannot configure the pseudo-terminal: {e}"))?;
+        crate::process::set_nonblocking(fd)
+            .map_err(|e| format!("cannot configure the pseudo-terminal: {e}"))?;
         Ok(Agent {
             pid,
             _master: pair.master,
@@ -170,16 +171,6 @@ fn root_cause(e: &dyn std::fmt::Display) -> String {
     } else {
         s
     }
-}
-
-pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 pub fn signal_name(sig: i32) -> String {

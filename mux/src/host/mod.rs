@@ -23,8 +23,8 @@ use crate::protocol::{Reply, Session};
 use crate::screen::Screen;
 use crate::store::{self, Home};
 
+pub use agent::signal_name;
 use agent::Agent;
-pub use agent::{set_nonblocking, signal_name};
 use disk::Disk;
 
 const PTY: Token = Token(0);
@@ -134,7 +134,7 @@ pub fn run(home: Home, start: Start) -> i32 {
         "ready {}",
         serde_json::to_string(&host.session).expect("session serializes")
     );
-    detach_stdout();
+    crate::process::detach_stdout();
     host.serve();
     0
 }
@@ -162,19 +162,6 @@ fn wait_for_assignment(home: &Home) -> Option<crate::protocol::Assignment> {
         unsafe { libc::dup2(f.as_raw_fd(), 2) };
     }
     Some(assignment)
-}
-
-/// Points stdout at /dev/null once the supervisor has read the readiness line.
-fn detach_stdout() {
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    unsafe {
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
-        if null >= 0 {
-            libc::dup2(null, 1);
-            libc::close(null);
-        }
-    }
 }
 
 impl Host {
@@ -265,7 +252,7 @@ impl Host {
         let s = &mut self.session;
         s.pid = Some(agent.pid);
         s.host_pid = Some(std::process::id());
-        s.host_start = process_start_time(std::process::id());
+        s.host_start = crate::process::start_time(std::process::id());
         s.process = crate::protocol::Process::Alive;
         s.exit_code = None;
         s.signal = None;
@@ -429,36 +416,22 @@ impl Host {
     }
 
     fn accept(&mut self) {
-        loop {
-            match self.listener.accept() {
-                Ok((mut stream, _)) => {
-                    if !crate::security::peer_allowed(&stream, "host.sock") {
-                        continue;
-                    }
-                    let token = Token(self.next_token);
-                    self.next_token += 1;
-                    if self
-                        .poll
-                        .registry()
-                        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-                        .is_ok()
-                    {
-                        self.clients.insert(
-                            token,
-                            Client {
-                                conn: Conn::new(stream),
-                                role: Role::Plain,
-                                awaiting_stop: false,
-                            },
-                        );
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log::warn!("accept failed: {e}");
-                    break;
-                }
+        for mut stream in crate::security::accept_allowed(&self.listener, "host.sock") {
+            let token = Token(self.next_token);
+            self.next_token += 1;
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if self
+                .poll
+                .registry()
+                .register(&mut stream, token, interest)
+                .is_ok()
+            {
+                let client = Client {
+                    conn: Conn::new(stream),
+                    role: Role::Plain,
+                    awaiting_stop: false,
+                };
+                self.clients.insert(token, client);
             }
         }
     }
@@ -614,27 +587,6 @@ impl Host {
             }
             let _ = c.conn.flush();
         }
-    }
-}
-
-/// A process's start time in clock ticks since boot (field 22 of /proc/PID/stat), which
-/// tells a live process from a later one that reused its pid.
-pub fn process_start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut fields = stat[stat.rfind(')')? + 2..].split_whitespace();
-    // A zombie (or a dying process) is not alive for our purposes.
-    if matches!(fields.next()?, "Z" | "X" | "x") {
-        return None;
-    }
-    fields.nth(18)?.parse().ok()
-}
-
-/// Whether the process `pid` is alive and is the one that started at `start`.
-pub fn process_is(pid: u32, start: Option<u64>) -> bool {
-    match (process_start_time(pid), start) {
-        (Some(now), Some(then)) => now == then,
-        (Some(_), None) => true,
-        (None, _) => false,
     }
 }
 

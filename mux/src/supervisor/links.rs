@@ -7,7 +7,7 @@ use mio::{Interest, Token};
 
 use super::{Op, Supervisor};
 use crate::conn::Conn;
-use crate::host::process_is;
+use crate::process::process_is;
 use crate::protocol::{version_supported, HostRequest, Process, Reply, Source, State, VERSION};
 use crate::store;
 

@@ -149,7 +149,7 @@ impl Supervisor {
         }
         let mut listener = crate::security::bind_private(&sock).map_err(|e| e.to_string())?;
         let pid = std::process::id();
-        let start = crate::host::process_start_time(pid).unwrap_or(0);
+        let start = crate::process::start_time(pid).unwrap_or(0);
         store::write_atomic(&home.pid_path(), format!("{pid}\n{start}\n").as_bytes())
             .map_err(|e| e.to_string())?;
         let poll = Poll::new().map_err(|e| e.to_string())?;
@@ -251,28 +251,16 @@ impl Supervisor {
     }
 
     fn accept(&mut self) {
-        loop {
-            match self.listener.accept() {
-                Ok((mut stream, _)) => {
-                    if !crate::security::peer_allowed(&stream, "supervisor.sock") {
-                        continue;
-                    }
-                    let token = self.token();
-                    if self
-                        .poll
-                        .registry()
-                        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-                        .is_ok()
-                    {
-                        self.clients.insert(token, Conn::new(stream));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log::warn!("accept failed: {e}");
-                    break;
-                }
+        for mut stream in crate::security::accept_allowed(&self.listener, "supervisor.sock") {
+            let token = self.token();
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if self
+                .poll
+                .registry()
+                .register(&mut stream, token, interest)
+                .is_ok()
+            {
+                self.clients.insert(token, Conn::new(stream));
             }
         }
     }
@@ -409,6 +397,17 @@ impl Supervisor {
                 )
             }),
         )
+    }
+
+    /// Resolves for a client's request; an unknown or ambiguous id is answered right here.
+    fn resolve_for(&mut self, token: Token, query: &str) -> Option<String> {
+        match self.resolve(query) {
+            Ok(id) => Some(id),
+            Err(message) => {
+                self.reply(token, &Reply::Error { message });
+                None
+            }
+        }
     }
 
     /// Brings the cache in line with `jobs/`: new sessions read, removed ones forgotten.

@@ -3,13 +3,11 @@
 use mio::Token;
 
 use super::{BatchKind, Op, Supervisor, Then};
-use crate::protocol::Reply;
 
 impl Supervisor {
     pub(super) fn remove(&mut self, token: Token, query: &str, _force: bool) {
-        let id = match self.resolve(query) {
-            Ok(id) => id,
-            Err(message) => return self.reply(token, &Reply::Error { message }),
+        let Some(id) = self.resolve_for(token, query) else {
+            return;
         };
         let batch = self.new_batch(token, BatchKind::Done, 1);
         self.stop_session(Op {

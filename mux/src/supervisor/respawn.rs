@@ -4,7 +4,7 @@
 use mio::Token;
 
 use super::{BatchKind, Op, Supervisor, Then};
-use crate::protocol::{HostRequest, Process, Reply, Session, State};
+use crate::protocol::{HostRequest, Process, Session, State};
 
 impl Supervisor {
     pub(super) fn respawn(
@@ -27,10 +27,10 @@ impl Supervisor {
             ids.extend(all.into_iter().map(|s| s.id.clone()));
         } else {
             for q in &queries {
-                match self.resolve(q) {
-                    Ok(id) => ids.push(id),
-                    Err(message) => return self.reply(token, &Reply::Error { message }),
-                }
+                let Some(id) = self.resolve_for(token, q) else {
+                    return;
+                };
+                ids.push(id);
             }
         }
         let mut errors = Vec::new();

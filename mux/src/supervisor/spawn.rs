@@ -7,8 +7,6 @@
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 
 use mio::unix::SourceFd;
@@ -134,12 +132,6 @@ impl Supervisor {
             Purpose::Session { id, .. } => self.home.job_dir(id).join("host.log"),
             Purpose::Standby => self.home.log_path(),
         };
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&log_path)
-            .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
         let mut cmd = Command::new(exe);
         cmd.arg("__host");
         match purpose {
@@ -156,16 +148,8 @@ impl Supervisor {
         if !env.is_empty() {
             cmd.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
         }
-        cmd.env("CREW_HOME", &self.home.root)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
-        // Its own session, so nothing aimed at the supervisor's process group reaches it.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
+        cmd.env("CREW_HOME", &self.home.root).stdout(Stdio::piped());
+        crate::process::detached(&mut cmd, &log_path)?;
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start a host: {e}"))?;
@@ -192,7 +176,7 @@ impl Supervisor {
     fn watch_spawn(&mut self, sp: Spawning) -> std::io::Result<()> {
         let token = self.token();
         let fd = sp.stdout.as_raw_fd();
-        crate::host::set_nonblocking(fd)?;
+        crate::process::set_nonblocking(fd)?;
         self.poll
             .registry()
             .register(&mut SourceFd(&fd), token, Interest::READABLE)?;

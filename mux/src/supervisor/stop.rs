@@ -4,13 +4,12 @@
 use mio::Token;
 
 use super::{BatchKind, Op, Supervisor, Then};
-use crate::protocol::{HostRequest, Reply};
+use crate::protocol::HostRequest;
 
 impl Supervisor {
     pub(super) fn stop(&mut self, token: Token, query: &str) {
-        let id = match self.resolve(query) {
-            Ok(id) => id,
-            Err(message) => return self.reply(token, &Reply::Error { message }),
+        let Some(id) = self.resolve_for(token, query) else {
+            return;
         };
         let batch = self.new_batch(token, BatchKind::Done, 1);
         self.stop_session(Op {

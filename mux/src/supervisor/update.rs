@@ -9,9 +9,8 @@ use crate::protocol::{HostRequest, Reply};
 
 impl Supervisor {
     pub(super) fn rename(&mut self, token: Token, query: &str, name: String) {
-        let id = match self.resolve(query) {
-            Ok(id) => id,
-            Err(message) => return self.reply(token, &Reply::Error { message }),
+        let Some(id) = self.resolve_for(token, query) else {
+            return;
         };
         let name = slug(&name);
         if name.is_empty() {
@@ -46,9 +45,8 @@ impl Supervisor {
     }
 
     pub(super) fn pin(&mut self, token: Token, query: &str, pinned: bool) {
-        let id = match self.resolve(query) {
-            Ok(id) => id,
-            Err(message) => return self.reply(token, &Reply::Error { message }),
+        let Some(id) = self.resolve_for(token, query) else {
+            return;
         };
         self.update(
             token,
