@@ -87,8 +87,13 @@ impl History {
 
     /// Every retained row as (text, wraps into next).
     pub fn rows(&self) -> impl Iterator<Item = (String, bool)> + '_ {
-        let mut start = 0usize;
-        self.rows.iter().map(move |&r| {
+        self.rows_from(0)
+    }
+
+    /// Retained rows from the `skip`-th on, without building the ones before it.
+    pub fn rows_from(&self, skip: usize) -> impl Iterator<Item = (String, bool)> + '_ {
+        let mut start: usize = self.rows.iter().take(skip).map(|&r| (r & !WRAPPED) as usize).sum();
+        self.rows.iter().skip(skip).map(move |&r| {
             let len = (r & !WRAPPED) as usize;
             let bytes: Vec<u8> = self.text.range(start..start + len).copied().collect();
             start += len;
@@ -344,7 +349,7 @@ impl Screen {
         }
         let mut rows: Vec<(String, bool)> = Vec::new();
         let hist_skip = (from - history.first()) as usize;
-        rows.extend(history.rows().skip(hist_skip));
+        rows.extend(history.rows_from(hist_skip));
         let screen_from = from.saturating_sub(history.scrolled) as usize;
         rows.extend(self.screen_rows().into_iter().skip(screen_from));
         rows.truncate((end - from) as usize);

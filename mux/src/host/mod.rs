@@ -537,6 +537,9 @@ impl Host {
     }
 
     fn feed_followers(&mut self) {
+        if !self.clients.values().any(|c| matches!(c.role, Role::Follower { .. })) {
+            return;
+        }
         let ended = self.agent.is_none();
         let end = if ended {
             self.screen.content_end()
