@@ -92,7 +92,12 @@ impl History {
 
     /// Retained rows from the `skip`-th on, without building the ones before it.
     pub fn rows_from(&self, skip: usize) -> impl Iterator<Item = (String, bool)> + '_ {
-        let mut start: usize = self.rows.iter().take(skip).map(|&r| (r & !WRAPPED) as usize).sum();
+        let mut start: usize = self
+            .rows
+            .iter()
+            .take(skip)
+            .map(|&r| (r & !WRAPPED) as usize)
+            .sum();
         self.rows.iter().skip(skip).map(move |&r| {
             let len = (r & !WRAPPED) as usize;
             let bytes: Vec<u8> = self.text.range(start..start + len).copied().collect();

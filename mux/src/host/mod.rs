@@ -537,7 +537,11 @@ impl Host {
     }
 
     fn feed_followers(&mut self) {
-        if !self.clients.values().any(|c| matches!(c.role, Role::Follower { .. })) {
+        if !self
+            .clients
+            .values()
+            .any(|c| matches!(c.role, Role::Follower { .. }))
+        {
             return;
         }
         let ended = self.agent.is_none();
