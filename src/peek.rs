@@ -9,6 +9,8 @@ use crate::connect;
 
 pub fn run(home: &Home, query: &str) -> Result<(), String> {
     let session = connect::find(home, query)?;
+    // The host's word is newer than its state file.
+    let session = connect::live_session(home, &session).unwrap_or(session);
     let screen = match connect::host_screen(home, &session, false) {
         Some(t) => t,
         None => connect::saved_screen(home, &session, false)?,
