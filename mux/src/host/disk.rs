@@ -16,6 +16,8 @@ enum Job {
     Append(Vec<u8>),
     State(Vec<u8>),
     Screen(String),
+    /// Answered once everything queued before it is on disk.
+    Sync(Sender<()>),
 }
 
 pub struct Disk {
@@ -63,6 +65,14 @@ impl Disk {
         }
     }
 
+    /// Waits until everything queued so far is on disk (for answers that others will check
+    /// against the files, such as a new name).
+    pub fn sync(&self) {
+        let (tx, rx) = mpsc::channel();
+        self.send(Job::Sync(tx));
+        let _ = rx.recv();
+    }
+
     /// Waits until everything queued is on disk (for a host about to exit).
     pub fn finish(&mut self) {
         self.tx = None;
@@ -93,22 +103,30 @@ impl Writer {
                     Job::Append(bytes) => self.append(&bytes),
                     Job::State(bytes) => state = Some(bytes),
                     Job::Screen(text) => screen = Some(text),
+                    Job::Sync(done) => {
+                        self.write_files(screen.take(), state.take());
+                        let _ = done.send(());
+                    }
                 }
                 job = rx.try_recv().ok();
             }
-            if let Some(text) = screen {
-                if let Err(e) = store::write_atomic(&self.screen, text.as_bytes()) {
-                    log::error!("{e}");
-                }
-            }
-            if let Some(bytes) = state {
-                if let Err(e) = store::write_atomic(&self.state, &bytes) {
-                    log::error!("{e}");
-                }
-            }
+            self.write_files(screen, state);
         }
         if let Some(f) = &self.file {
             let _ = f.sync_data();
+        }
+    }
+
+    fn write_files(&self, screen: Option<String>, state: Option<Vec<u8>>) {
+        if let Some(text) = screen {
+            if let Err(e) = store::write_atomic(&self.screen, text.as_bytes()) {
+                log::error!("{e}");
+            }
+        }
+        if let Some(bytes) = state {
+            if let Err(e) = store::write_atomic(&self.state, &bytes) {
+                log::error!("{e}");
+            }
         }
     }
 

@@ -153,7 +153,9 @@ impl Host {
         if let Some(o) = order {
             self.session.order = o;
         }
-        self.dirty = true;
+        // Names are looked up in the state files: the new one is there before we answer.
+        self.publish();
+        self.disk.sync();
         self.reply(token, &Reply::Ok);
     }
 
