@@ -43,6 +43,10 @@ fn killing_the_supervisor_mid_flood_loses_no_output_and_no_session() {
     assert_eq!(bystander["process"], "alive");
     assert!(crew.ok(&["daemon", "status"]).contains("2 hosts connected"));
 
+    // The host appends to the transcript on its disk thread, a moment after the screen.
+    wait_for("the transcript to catch up", || {
+        String::from_utf8_lossy(&crew.transcript(&id)).contains("flood done")
+    });
     let transcript = String::from_utf8(crew.transcript(&id)).unwrap();
     let lines: Vec<&str> = transcript
         .lines()
