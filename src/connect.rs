@@ -111,17 +111,9 @@ pub fn host(home: &Home, session: &Session) -> Option<Client> {
 
 /// The session as its host knows it now (the state file can lag behind a new host).
 pub fn live_session(home: &Home, session: &Session) -> Option<Session> {
-    let mut c = host(home, session)?;
-    c.send(&HostRequest::Watch {
-        version: mux::protocol::VERSION,
-    })
-    .ok()?;
-    loop {
-        match c.recv().ok()? {
-            Reply::State { session } => return Some(*session),
-            Reply::Hello { .. } => continue,
-            _ => return None,
-        }
+    match host(home, session)?.request(&HostRequest::Session).ok()? {
+        Reply::State { session } => Some(*session),
+        _ => None,
     }
 }
 

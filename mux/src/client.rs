@@ -38,14 +38,6 @@ impl Client {
         self.stream.write_all(&out)
     }
 
-    pub fn send_data(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let mut out = Vec::new();
-        for chunk in bytes.chunks(crate::protocol::MAX_PAYLOAD) {
-            frame::encode(Kind::Data, chunk, &mut out);
-        }
-        self.stream.write_all(&out)
-    }
-
     /// The next frame; `UnexpectedEof` when the peer closed.
     pub fn recv_frame(&mut self) -> io::Result<Frame> {
         let mut buf = [0u8; 64 * 1024];
@@ -96,9 +88,5 @@ impl Client {
     pub fn request<T: Serialize>(&mut self, msg: &T) -> io::Result<Reply> {
         self.send(msg)?;
         self.recv()
-    }
-
-    pub fn stream(&self) -> &UnixStream {
-        &self.stream
     }
 }

@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 
 use serde::Serialize;
 
-use crate::protocol::{frame, Decoder, Frame, FrameError, Kind, MAX_PAYLOAD};
+use crate::protocol::{frame, Decoder, Frame, FrameError, Kind};
 
 pub struct Conn {
     pub stream: mio::net::UnixStream,
@@ -37,14 +37,25 @@ impl std::fmt::Display for ConnError {
 }
 
 impl Conn {
-    pub fn new(stream: mio::net::UnixStream) -> Conn {
-        Conn {
+    /// Registers `stream` with a loop under `token` (readable and writable, edge-triggered)
+    /// and wraps it.
+    pub fn register(
+        mut stream: mio::net::UnixStream,
+        registry: &mio::Registry,
+        token: mio::Token,
+    ) -> io::Result<Conn> {
+        registry.register(
+            &mut stream,
+            token,
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
+        )?;
+        Ok(Conn {
             stream,
             decoder: Decoder::default(),
             out: Vec::new(),
             sent: 0,
             eof: false,
-        }
+        })
     }
 
     /// Reads everything available into the decoder. Sets `eof` when the peer has closed.
@@ -98,24 +109,6 @@ impl Conn {
     pub fn send_json_bytes(&mut self, payload: &[u8]) {
         self.compact();
         frame::encode(Kind::Json, payload, &mut self.out);
-    }
-
-    pub fn send_data(&mut self, bytes: &[u8]) {
-        self.compact();
-        for chunk in bytes.chunks(MAX_PAYLOAD) {
-            frame::encode(Kind::Data, chunk, &mut self.out);
-        }
-    }
-
-    /// Bytes queued and not yet written.
-    pub fn queued(&self) -> usize {
-        self.out.len() - self.sent
-    }
-
-    /// Drops everything queued (for a client that fell too far behind).
-    pub fn clear_queue(&mut self) {
-        self.out.clear();
-        self.sent = 0;
     }
 
     /// Writes as much of the queue as the socket takes now.

@@ -118,6 +118,8 @@ pub struct Hooks {
     pub title: Option<String>,
     capture: BasicFormattedCaptureState,
     scratch: String,
+    /// The same row as plain text; both buffers are reused for every row that scrolls.
+    plain: String,
 }
 
 impl vt100::Callbacks for Hooks {
@@ -219,8 +221,10 @@ impl vt100::Callbacks for Hooks {
         if !self.history.is_empty() {
             self.history.mark_last_wrapped(!starts_new_line);
         }
-        let plain: String = basic_formatted_to_plain(&self.scratch).collect();
-        self.history.push(plain.trim_start_matches('\n').trim_end());
+        self.plain.clear();
+        self.plain.extend(basic_formatted_to_plain(&self.scratch));
+        self.history
+            .push(self.plain.trim_start_matches('\n').trim_end());
     }
 }
 
@@ -291,12 +295,6 @@ impl Screen {
     pub fn size(&self) -> (u16, u16) {
         let (r, c) = self.vt().size();
         (r.get(), c.get())
-    }
-
-    pub fn set_size(&mut self, rows: u16, cols: u16) {
-        let rows = NonZeroU16::new(rows.max(2)).expect("rows");
-        let cols = NonZeroU16::new(cols.max(10)).expect("cols");
-        self.parser.set_size(rows, cols);
     }
 
     /// The visible rows as (text, wraps into next), trailing spaces trimmed.

@@ -416,18 +416,12 @@ impl Host {
     }
 
     fn accept(&mut self) {
-        for mut stream in crate::security::accept_allowed(&self.listener, "host.sock") {
+        for stream in crate::security::accept_allowed(&self.listener, "host.sock") {
             let token = Token(self.next_token);
             self.next_token += 1;
-            let interest = Interest::READABLE | Interest::WRITABLE;
-            if self
-                .poll
-                .registry()
-                .register(&mut stream, token, interest)
-                .is_ok()
-            {
+            if let Ok(conn) = Conn::register(stream, self.poll.registry(), token) {
                 let client = Client {
-                    conn: Conn::new(stream),
+                    conn,
                     role: Role::Plain,
                     awaiting_stop: false,
                 };

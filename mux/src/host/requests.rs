@@ -9,6 +9,10 @@ impl Host {
     pub(super) fn on_request(&mut self, token: Token, request: HostRequest) {
         match request {
             HostRequest::Watch { version } => self.watch(token, version),
+            HostRequest::Session => {
+                let session = Box::new(self.session.clone());
+                self.reply(token, &Reply::State { session });
+            }
             HostRequest::Screen { history } => self.screen_text(token, history),
             HostRequest::Follow { from } => self.follow(token, from),
             HostRequest::Input { text, enter } => self.input(token, &text, enter),

@@ -67,6 +67,9 @@ pub enum HostRequest {
     /// The supervisor's connection: the host answers with `Hello` and then pushes `State`
     /// whenever `state.json` changes.
     Watch { version: u32 },
+    /// The session as the host knows it now (its state file can trail it); answered with
+    /// `State`.
+    Session,
     /// The rendered screen. `history: true` adds the scrollback above it (for `logs`).
     Screen { history: bool },
     /// Rendered lines as they are finished, from the given line number on (for `logs -f`).

@@ -145,17 +145,4 @@ impl Session {
         }
         v
     }
-
-    /// Whether the agent process is running now.
-    pub fn is_running(&self) -> bool {
-        self.process == Process::Alive && self.pid.is_some()
-    }
-
-    /// Whether the session has ended (the agent exited or was stopped).
-    pub fn is_finished(&self) -> bool {
-        matches!(
-            self.state,
-            State::Completed | State::Failed | State::Stopped
-        ) && self.process != Process::Alive
-    }
 }

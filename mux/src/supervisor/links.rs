@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use mio::{Interest, Token};
+use mio::Token;
 
 use super::{Op, Supervisor};
 use crate::conn::Conn;
@@ -49,18 +49,11 @@ impl Supervisor {
         if std.set_nonblocking(true).is_err() {
             return false;
         }
-        let mut stream = mio::net::UnixStream::from_std(std);
+        let stream = mio::net::UnixStream::from_std(std);
         let token = self.token();
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        if self
-            .poll
-            .registry()
-            .register(&mut stream, token, interest)
-            .is_err()
-        {
+        let Ok(mut conn) = Conn::register(stream, self.poll.registry(), token) else {
             return false;
-        }
-        let mut conn = Conn::new(stream);
+        };
         conn.send(&HostRequest::Watch { version: VERSION });
         let link = Link {
             conn,

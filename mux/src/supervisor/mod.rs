@@ -251,16 +251,10 @@ impl Supervisor {
     }
 
     fn accept(&mut self) {
-        for mut stream in crate::security::accept_allowed(&self.listener, "supervisor.sock") {
+        for stream in crate::security::accept_allowed(&self.listener, "supervisor.sock") {
             let token = self.token();
-            let interest = Interest::READABLE | Interest::WRITABLE;
-            if self
-                .poll
-                .registry()
-                .register(&mut stream, token, interest)
-                .is_ok()
-            {
-                self.clients.insert(token, Conn::new(stream));
+            if let Ok(conn) = Conn::register(stream, self.poll.registry(), token) {
+                self.clients.insert(token, conn);
             }
         }
     }
