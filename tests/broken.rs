@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use serde_json::Value;
 use support::*;
 
@@ -238,18 +240,6 @@ fn a_bad_config_is_a_one_line_error_naming_file_line_and_key() {
     assert!(crew.ok(&["ls"]).contains("no sessions"));
 }
 
-/// Whether `pid` is gone within 5 s (a stop sends HUP, then TERM and KILL 1.5 s apart).
-fn gone_within_5s(pid: i64) -> bool {
-    let start = std::time::Instant::now();
-    while alive(pid) {
-        if start.elapsed() > std::time::Duration::from_secs(5) {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    true
-}
-
 /// A running session whose `state.json` is then overwritten with garbage; returns its id,
 /// host pid and agent pid, and the reaper for them.
 fn running_then_broken(crew: &Crew) -> (String, i64, i64, Reap) {
@@ -272,11 +262,11 @@ fn daemon_stop_also_stops_a_running_session_whose_state_file_broke() {
     broken_entry(&crew.ls(), &id);
     crew.ok(&["daemon", "stop"]);
     assert!(
-        gone_within_5s(agent),
+        within(Duration::from_secs(5), || !alive(agent)),
         "crew daemon stop exited 0 but the agent {agent} of session {id} (broken state.json) still runs"
     );
     assert!(
-        gone_within_5s(host),
+        within(Duration::from_secs(5), || !alive(host)),
         "crew daemon stop exited 0 but the host {host} of session {id} still runs"
     );
 }
@@ -287,7 +277,7 @@ fn stop_of_a_running_session_whose_state_file_broke_stops_it_or_says_it_cannot()
     let (id, _) = crew.bg(&["sleep 60"]);
     // A new supervisor, started after the file broke, has never seen this host.
     crew.ok(&["daemon", "stop", "--keep-workers"]);
-    let s = state_of(&crew, &id);
+    let s = crew.state_file(&id);
     let host = s["host_pid"].as_i64().expect("host_pid");
     let agent = s["pid"].as_i64().expect("pid");
     let _reap = Reap {
@@ -301,11 +291,11 @@ fn stop_of_a_running_session_whose_state_file_broke_stops_it_or_says_it_cannot()
     let err = String::from_utf8_lossy(&out.stderr);
     if out.status.success() {
         assert!(
-            gone_within_5s(agent),
+            within(Duration::from_secs(5), || !alive(agent)),
             "crew stop {id} exited 0 but the agent {agent} still runs"
         );
         assert!(
-            gone_within_5s(host),
+            within(Duration::from_secs(5), || !alive(host)),
             "crew stop {id} exited 0 but the host {host} still runs"
         );
     } else {
@@ -314,6 +304,28 @@ fn stop_of_a_running_session_whose_state_file_broke_stops_it_or_says_it_cannot()
     }
 }
 
-fn state_of(crew: &Crew, id: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(crew.job(id).join("state.json")).unwrap()).unwrap()
+#[test]
+fn an_unusable_crew_home_is_one_clear_error_and_changes_nothing() {
+    let crew = Crew::new();
+    // CREW_HOME names a file: nothing can be created under it.
+    let file = crew.home.join("not-a-dir");
+    std::fs::write(&file, "precious").unwrap();
+    for args in [
+        &["ls"][..],
+        &["--bg", "echo hi"][..],
+        &["daemon", "start"][..],
+    ] {
+        let out = crew.command(args).env("CREW_HOME", &file).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "crew {args:?}: {err}");
+        assert!(
+            err.starts_with("crew: ") && err.lines().count() == 1,
+            "crew {args:?}: {err}"
+        );
+        assert!(
+            err.contains("not-a-dir") && err.contains("Not a directory"),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious");
 }

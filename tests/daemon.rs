@@ -4,20 +4,12 @@
 
 mod support;
 
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::Instant;
 
 use serde_json::Value;
 use support::*;
-
-fn state_file(crew: &Crew, id: &str) -> Value {
-    let path = crew.job(id).join("state.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}: {text}", path.display()))
-}
 
 fn pid_of(s: &Value, key: &str) -> i64 {
     s[key]
@@ -27,14 +19,6 @@ fn pid_of(s: &Value, key: &str) -> i64 {
 
 fn running(s: &Value) -> bool {
     (s["state"] == "working" || s["state"] == "idle") && s["process"] == "alive"
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .permissions()
-        .mode()
-        & 0o7777
 }
 
 #[test]
@@ -99,7 +83,7 @@ fn stop_stops_every_session_and_respawn_all_brings_them_back() {
     );
     // Straight from the files: no new supervisor is needed to see the sessions stopped.
     for (id, old) in [&a, &b].into_iter().zip(&before) {
-        let s = state_file(&crew, id);
+        let s = crew.state_file(id);
         assert_eq!(s["state"], "stopped", "{s}");
         assert_ne!(s["process"], "alive", "{s}");
         assert_eq!(s["pid"], Value::Null, "{s}");
@@ -244,15 +228,6 @@ fn start_foreground_serves_until_sigterm_and_leaves_sessions_running() {
     assert!(running(&after), "{after}");
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
 /// Removes a directory when dropped (declared before the `Crew`, so it goes after it).
 struct RemoveDir(PathBuf);
 
@@ -269,15 +244,8 @@ fn a_home_too_long_for_socket_paths_uses_the_short_fallback_directory() {
     assert_eq!(home.as_os_str().len(), 125);
     let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&home).unwrap();
-    // Where SPEC 1 (and mux/src/store.rs) put the sockets: derived only from CREW_HOME.
-    let base = match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from("/tmp"),
-    };
-    let uid = unsafe { libc::getuid() };
-    let short = base
-        .join(format!("crew-{uid}"))
-        .join(format!("{:016x}", fnv1a(home.as_os_str().as_bytes())));
+    // Where SPEC 1 puts the sockets: a directory derived only from CREW_HOME.
+    let short = mux::store::Home { root: home.clone() }.short_socket_dir();
     let _cleanup = RemoveDir(short.clone());
     let crew = Crew { home };
 

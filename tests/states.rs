@@ -123,3 +123,23 @@ fn report_reads_hook_json_from_an_argument_and_stdin() {
         "reports failed: {transcript}"
     );
 }
+
+#[test]
+fn report_never_starts_the_supervisor() {
+    let crew = Crew::new();
+    let gate = crew.home.join("go");
+    let cmd = format!(
+        "while [ ! -e {} ]; do sleep 0.01; done; crew report needs_input --message later && echo reported; sleep 30",
+        gate.display()
+    );
+    let (id, _) = crew.bg(&[&cmd]);
+    crew.ok(&["daemon", "stop", "--keep-workers"]);
+    let sock = crew.home.join("daemon/supervisor.sock");
+    wait_for("the supervisor to go", || !sock.exists());
+    std::fs::write(&gate, "").unwrap();
+    // logs and peek talk to the host; neither needs a supervisor.
+    wait_for("the report", || logs(&crew, &id).contains("reported"));
+    assert!(crew.ok(&["peek", &id]).contains("? later"));
+    assert!(!sock.exists(), "crew report started a supervisor");
+    assert!(!crew.home.join("daemon/supervisor.pid").exists());
+}

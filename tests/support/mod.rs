@@ -138,6 +138,14 @@ impl Crew {
         self.home.join("jobs").join(id)
     }
 
+    /// A session's `state.json` as written (without asking the supervisor).
+    pub fn state_file(&self, id: &str) -> Value {
+        let path = self.job(id).join("state.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}: {text}", path.display()))
+    }
+
     /// The transcript as the agent wrote it (older file first).
     pub fn transcript(&self, id: &str) -> Vec<u8> {
         let mut bytes = std::fs::read(self.job(id).join("transcript.1")).unwrap_or_default();
@@ -181,14 +189,32 @@ pub fn path_with_crew() -> String {
 }
 
 /// Polls `cond` until it holds, failing the test with `what` after the deadline.
-pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+    assert!(within(DEADLINE, cond), "timed out waiting for {what}");
+}
+
+/// Whether `cond` comes to hold within `limit`, polling with a growing pause.
+pub fn within(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     let mut pause = Duration::from_millis(2);
     while !cond() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        if start.elapsed() >= limit {
+            return false;
+        }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+    true
+}
+
+/// A file's permission bits.
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
 }
 
 /// Whether a process exists (and is not a zombie).
