@@ -1,11 +1,13 @@
 //! The `crew` command line: one small file per command. Every command prints one
 //! `crew: …` line and exits 1 when it fails; clap handles usage errors (exit 2).
 
+mod attach;
 mod bg;
 mod connect;
 mod daemon;
 mod logs;
 mod ls;
+mod new;
 mod peek;
 mod pin;
 mod rename;
@@ -59,6 +61,18 @@ pub struct DispatchArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Attach this terminal to a session (detach with ctrl-\\).
+    Attach(attach::AttachArgs),
+    /// Dispatch a session and attach to it; detaching leaves it running.
+    New {
+        #[command(flatten)]
+        dispatch: DispatchArgs,
+        /// The detach key, e.g. ctrl-\\ (the default), ctrl-] or ctrl-a.
+        #[arg(long, value_name = "KEY")]
+        detach_key: Option<String>,
+        /// The prompt (or, for the shell profile, the command); none starts it interactively.
+        prompt: Option<String>,
+    },
     /// Show a session's recent output as rendered text.
     Logs(logs::LogsArgs),
     /// Show what the session's screen shows now, or the question it waits on.
@@ -125,6 +139,12 @@ fn main() {
 
 fn run(home: &mux::store::Home, command: Command) -> Result<(), String> {
     match command {
+        Command::Attach(args) => attach::run(home, &args),
+        Command::New {
+            dispatch,
+            detach_key,
+            prompt,
+        } => new::run(home, &dispatch, detach_key.as_deref(), prompt),
         Command::Logs(args) => logs::run(home, &args),
         Command::Peek { id } => peek::run(home, &id),
         Command::Reply { id, text } => reply::run(home, &id, &text),

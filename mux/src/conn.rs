@@ -14,6 +14,9 @@ pub struct Conn {
     decoder: Decoder,
     out: Vec<u8>,
     sent: usize,
+    /// Start of the frame that `sent` is inside (or equal to `sent`): dropping the queue
+    /// keeps that frame whole, so the stream never breaks mid-frame.
+    frame_start: usize,
     /// The peer closed its side (or the connection failed); drop it once the queue is flushed.
     pub eof: bool,
 }
@@ -54,25 +57,37 @@ impl Conn {
             decoder: Decoder::default(),
             out: Vec::new(),
             sent: 0,
+            frame_start: 0,
             eof: false,
         })
     }
 
     /// Reads everything available into the decoder. Sets `eof` when the peer has closed.
     pub fn fill(&mut self) -> Result<(), ConnError> {
-        let mut buf = [0u8; 16 * 1024];
-        loop {
+        self.fill_some(usize::MAX).map(|_| ())
+    }
+
+    /// Reads at most about `limit` bytes into the decoder. Returns whether the socket may
+    /// hold more (the limit was reached before it would block).
+    pub fn fill_some(&mut self, limit: usize) -> Result<bool, ConnError> {
+        let mut buf = [0u8; 64 * 1024];
+        let mut total = 0;
+        while total < limit {
             match self.stream.read(&mut buf) {
                 Ok(0) => {
                     self.eof = true;
-                    return Ok(());
+                    return Ok(false);
                 }
-                Ok(n) => self.decoder.push(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Ok(n) => {
+                    self.decoder.push(&buf[..n]);
+                    total += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(ConnError::Io(e)),
             }
         }
+        Ok(true)
     }
 
     pub fn next_frame(&mut self) -> Result<Option<Frame>, ConnError> {
@@ -111,26 +126,67 @@ impl Conn {
         frame::encode(Kind::Json, payload, &mut self.out);
     }
 
-    /// Writes as much of the queue as the socket takes now.
-    pub fn flush(&mut self) -> Result<(), ConnError> {
+    /// Queues raw bytes (terminal output) in a `Data` frame.
+    pub fn send_data(&mut self, bytes: &[u8]) {
+        self.compact();
+        frame::encode(Kind::Data, bytes, &mut self.out);
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
+    /// Forgets every frame not yet started (a frame partly written is kept, to finish it).
+    pub fn drop_unsent(&mut self) {
+        let keep = if self.frame_start == self.sent {
+            self.sent
+        } else {
+            self.frame_start + self.frame_len(self.frame_start)
+        };
+        self.out.truncate(keep);
+    }
+
+    /// Writes as much of the queue as the socket takes now. Returns whether anything was
+    /// written.
+    pub fn flush(&mut self) -> Result<bool, ConnError> {
+        let before = self.sent;
         while self.sent < self.out.len() {
             match self.stream.write(&self.out[self.sent..]) {
                 Ok(0) => return Err(ConnError::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => self.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(ConnError::Io(e)),
             }
         }
-        self.out.clear();
-        self.sent = 0;
-        Ok(())
+        let progressed = self.sent > before;
+        if self.sent == self.out.len() {
+            self.out.clear();
+            self.sent = 0;
+            self.frame_start = 0;
+        } else {
+            while self.frame_start < self.sent {
+                let end = self.frame_start + self.frame_len(self.frame_start);
+                if end > self.sent {
+                    break;
+                }
+                self.frame_start = end;
+            }
+        }
+        Ok(progressed)
+    }
+
+    fn frame_len(&self, at: usize) -> usize {
+        let len = u32::from_le_bytes(self.out[at + 1..at + 5].try_into().expect("4 bytes"));
+        frame::HEADER + len as usize
     }
 
     fn compact(&mut self) {
-        if self.sent > 0 && self.sent * 2 >= self.out.len() {
-            self.out.drain(..self.sent);
-            self.sent = 0;
+        if self.frame_start > 0 && self.frame_start * 2 >= self.out.len() {
+            self.out.drain(..self.frame_start);
+            self.sent -= self.frame_start;
+            self.frame_start = 0;
         }
     }
 }

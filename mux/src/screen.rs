@@ -292,6 +292,12 @@ impl Screen {
         self.hooks().title.as_deref()
     }
 
+    pub fn set_size(&mut self, rows: u16, cols: u16) {
+        let rows = NonZeroU16::new(rows.max(2)).expect("rows");
+        let cols = NonZeroU16::new(cols.max(10)).expect("cols");
+        self.parser.screen_mut().set_size(rows, cols);
+    }
+
     pub fn size(&self) -> (u16, u16) {
         let (r, c) = self.vt().size();
         (r.get(), c.get())

@@ -326,6 +326,27 @@ pub fn parse_rfc3339(s: &str) -> Option<std::time::SystemTime> {
         .map(std::time::SystemTime::from)
 }
 
+/// A random RFC 4122 version 4 UUID, for agents that take a conversation id.
+pub fn new_uuid() -> String {
+    let mut b = [0u8; 16];
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != 16 {
+        let seed = new_id();
+        b[..8].copy_from_slice(seed.as_bytes());
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,25 +402,4 @@ mod tests {
             .unwrap_err()
             .contains("not a crew session"));
     }
-}
-
-/// A random RFC 4122 version 4 UUID, for agents that take a conversation id.
-pub fn new_uuid() -> String {
-    let mut b = [0u8; 16];
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    if n != 16 {
-        let seed = new_id();
-        b[..8].copy_from_slice(seed.as_bytes());
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
 }

@@ -1,7 +1,9 @@
 //! crew's terminal side: everything that draws on or reads from a user's terminal.
 //!
 //! `text` makes session data safe and fitting to draw; `groups` orders sessions the way
-//! people read them (the agent view and `crew ls` share it).
+//! people read them (the agent view and `crew ls` share it); `attach` is the raw attach
+//! client.
 
+pub mod attach;
 pub mod groups;
 pub mod text;

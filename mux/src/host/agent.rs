@@ -9,7 +9,7 @@ use portable_pty::{CommandBuilder, MasterPty, PtySize};
 pub struct Agent {
     pub pid: u32,
     /// Kept open for the agent's whole life; dropping it closes the PTY.
-    _master: Box<dyn MasterPty + Send>,
+    master: Box<dyn MasterPty + Send>,
     pub fd: RawFd,
     /// Input not yet taken by the PTY (it holds only a few KiB when the agent is not reading).
     pub input: Vec<u8>,
@@ -80,7 +80,7 @@ impl Agent {
             .map_err(|e| format!("cannot configure the pseudo-terminal: {e}"))?;
         Ok(Agent {
             pid,
-            _master: pair.master,
+            master: pair.master,
             fd,
             input: Vec::new(),
             pty_closed: false,
@@ -136,6 +136,28 @@ impl Agent {
             }
         }
         !self.input.is_empty()
+    }
+
+    /// Sets the PTY size; the kernel sends the agent SIGWINCH.
+    pub fn resize(&self, rows: u16, cols: u16) {
+        let size = portable_pty::PtySize {
+            rows,
+            cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        };
+        if let Err(e) = self.master.resize(size) {
+            log::warn!("cannot resize the terminal: {e}");
+        }
+    }
+
+    /// One row more and back: a SIGWINCH that makes full-screen programs repaint, when the
+    /// size itself does not change.
+    pub fn nudge_size(&self) {
+        if let Ok(size) = self.master.get_size() {
+            self.resize(size.rows + 1, size.cols);
+            self.resize(size.rows, size.cols);
+        }
     }
 
     /// Sends `sig` to the agent's process group (it leads its own session) and to the agent.

@@ -47,8 +47,8 @@ impl Disk {
         }
     }
 
-    pub fn append(&self, bytes: &[u8]) {
-        self.send(Job::Append(bytes.to_vec()));
+    pub fn append(&self, bytes: Vec<u8>) {
+        self.send(Job::Append(bytes));
     }
 
     pub fn write_state(&self, bytes: Vec<u8>) {

@@ -4,13 +4,14 @@
 //! A single-threaded mio loop; the disk writer is the only helper thread.
 
 mod agent;
+mod attach;
 mod disk;
 mod requests;
 mod state;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::UnixListener;
 use mio::unix::SourceFd;
@@ -25,6 +26,7 @@ use crate::store::{self, Home};
 
 pub use agent::signal_name;
 use agent::Agent;
+use attach::{Event, Terminal, Typed, STALL_LIMIT};
 use disk::Disk;
 
 const PTY: Token = Token(0);
@@ -38,12 +40,28 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Most PTY output handled in one loop turn, so one flood cannot starve the sockets.
 const READ_BUDGET: usize = 1 << 20;
 
+/// Output is parsed once the PTY has been quiet this long, so a flood is forwarded at the
+/// speed of the PTY and parsed after it (the parser is the slowest part).
+const QUIET: Duration = Duration::from_millis(1);
+
+/// Output parsed per loop turn while catching up, so the loop stays responsive.
+const PARSE_SLICE: usize = 256 * 1024;
+
+/// Unparsed output kept at most; past it the parser keeps pace with the PTY.
+const BACKLOG_MAX: usize = 64 << 20;
+
+/// Unparsed output a request for the screen waits for; past it the answer is the screen as
+/// parsed so far (during a flood).
+const SETTLE_MAX: usize = 1 << 20;
+
 /// How long each stop signal gets before the next, stronger one.
 const STOP_GRACE: Duration = Duration::from_millis(1500);
 
 /// What a connected client is to the host.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
+    /// `crew attach`: a terminal that gets every byte of output.
+    Attached(Terminal),
     /// Asks and gets answers.
     Plain,
     /// The supervisor: gets every state change.
@@ -83,6 +101,22 @@ pub struct Host {
     stopping: Option<Stopping>,
     /// PTY output left unread because the turn's budget ran out.
     pty_pending: bool,
+    /// Output read but not yet parsed (see `QUIET`).
+    pending: VecDeque<u8>,
+    /// Output read this loop turn.
+    read_this_turn: usize,
+    /// Output for the transcript, handed to the disk thread once a turn.
+    transcript: Vec<u8>,
+    attached_count: usize,
+    active_counter: u64,
+    /// The line being typed by attached users, and whether it began at an empty prompt.
+    typed: Typed,
+    line_at_prompt: bool,
+    prompt_pattern: Option<regex_lite::Regex>,
+    /// For the recap: state changes, the last detach, and when this host started.
+    changes: VecDeque<Event>,
+    last_detach: Option<SystemTime>,
+    started_at: SystemTime,
     /// `state.json` needs writing and watchers need telling.
     dirty: bool,
     quit: bool,
@@ -202,6 +236,10 @@ impl Host {
             }
         }
         let disk = Disk::start(&home, id);
+        let prompt_pattern = config
+            .profile(&session.agent)
+            .and_then(|p| p.prompt_pattern.as_deref())
+            .and_then(|p| regex_lite::Regex::new(p).ok());
         let mut host = Host {
             home,
             session,
@@ -218,6 +256,17 @@ impl Host {
             input_since_report: false,
             stopping: None,
             pty_pending: false,
+            pending: VecDeque::new(),
+            read_this_turn: 0,
+            transcript: Vec::new(),
+            attached_count: 0,
+            active_counter: 0,
+            typed: Typed::Text(String::new()),
+            line_at_prompt: false,
+            prompt_pattern,
+            changes: VecDeque::new(),
+            last_detach: None,
+            started_at: SystemTime::now(),
             dirty: false,
             quit: false,
         };
@@ -271,6 +320,7 @@ impl Host {
         let mut events = Events::with_capacity(64);
         while !self.quit {
             let timeout = self.next_timeout();
+            self.read_this_turn = 0;
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -296,6 +346,7 @@ impl Host {
             if self.pty_pending {
                 self.read_pty();
             }
+            self.parse_some();
             self.on_timers();
             self.after_turn();
         }
@@ -306,6 +357,10 @@ impl Host {
         if self.pty_pending {
             return Some(Duration::ZERO);
         }
+        if !self.pending.is_empty() {
+            // Parse once the PTY has been quiet a moment (or now, when it has been).
+            return Some(QUIET.saturating_sub(self.last_output.elapsed()));
+        }
         let now = Instant::now();
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
@@ -314,6 +369,9 @@ impl Host {
         }
         if let Some(s) = &self.stopping {
             consider(s.at);
+        }
+        if let Some(t) = self.next_stall() {
+            consider(t);
         }
         next.map(|t| t.saturating_duration_since(now))
     }
@@ -341,15 +399,64 @@ impl Host {
         }
     }
 
-    /// Raw output from the agent: to the transcript first, then through the parser.
+    /// Raw output from the agent: to attached terminals first, then the transcript; the
+    /// parser gets it once the PTY is quiet (`parse_some`).
     fn on_output(&mut self, bytes: &[u8]) {
-        self.disk.append(bytes);
-        self.screen.process(bytes);
-        for signal in self.screen.take_signals() {
-            self.on_signal_from_output(signal);
+        if self.attached_count > 0 {
+            self.forward(bytes);
         }
+        self.transcript.extend_from_slice(bytes);
+        self.pending.extend(bytes);
+        self.read_this_turn += bytes.len();
         self.last_output = Instant::now();
         self.on_activity();
+    }
+
+    /// Parses some of the pending output: a slice once the PTY has been quiet for `QUIET`,
+    /// as much as keeps the backlog bounded, and more while a client waits for a snapshot.
+    fn parse_some(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let quiet = self.last_output.elapsed() >= QUIET;
+        let mut limit = if quiet { PARSE_SLICE } else { 0 };
+        if self.resync_wanted() {
+            limit = limit.max(self.read_this_turn + PARSE_SLICE);
+        }
+        limit = limit.max(self.pending.len().saturating_sub(BACKLOG_MAX));
+        self.parse_pending(limit);
+    }
+
+    /// Parses everything read so far.
+    fn catch_up(&mut self) {
+        self.parse_pending(usize::MAX);
+    }
+
+    /// Catches up before answering about the screen, unless a flood left too much to parse.
+    fn settle(&mut self) {
+        if self.pending.len() <= SETTLE_MAX {
+            self.catch_up();
+        }
+    }
+
+    fn parse_pending(&mut self, limit: usize) {
+        let big = self.pending.len() > SETTLE_MAX;
+        let mut left = limit.min(self.pending.len());
+        while left > 0 {
+            let (front, _) = self.pending.as_slices();
+            let n = front.len().min(left).min(READ_CHUNK * 4);
+            self.screen.process(&front[..n]);
+            self.pending.drain(..n);
+            left -= n;
+            for signal in self.screen.take_signals() {
+                self.on_signal_from_output(signal);
+            }
+        }
+        if big && self.pending.is_empty() {
+            // A flood is parsed: give its buffers back.
+            self.pending.shrink_to(READ_CHUNK);
+            release_memory();
+        }
     }
 
     fn flush_input(&mut self) {
@@ -412,6 +519,7 @@ impl Host {
             let _ = self.poll.registry().deregister(&mut SourceFd(&agent.fd));
         }
         self.pty_pending = false;
+        self.catch_up();
         self.on_exit(exit);
     }
 
@@ -446,7 +554,7 @@ impl Host {
             match client.conn.next_message() {
                 Ok(None) => break,
                 Ok(Some(Ok(request))) => self.on_request(token, request),
-                Ok(Some(Err(data))) => self.on_data(&data),
+                Ok(Some(Err(data))) => self.on_data(token, &data),
                 Err(e) => {
                     log::warn!("closing a connection that sent {e}");
                     self.drop_client(token);
@@ -462,6 +570,9 @@ impl Host {
     fn drop_client(&mut self, token: Token) {
         if let Some(mut c) = self.clients.remove(&token) {
             let _ = self.poll.registry().deregister(&mut c.conn.stream);
+            if matches!(c.role, Role::Attached(_)) {
+                self.detached();
+            }
         }
     }
 
@@ -478,6 +589,10 @@ impl Host {
 
     fn on_timers(&mut self) {
         let now = Instant::now();
+        for token in self.check_stalls(now) {
+            log::info!("dropping an attached client that took nothing for {STALL_LIMIT:?}");
+            self.drop_client(token);
+        }
         if self.idle_pending() && now >= self.last_output + self.idle_after {
             self.on_quiet();
         }
@@ -495,16 +610,28 @@ impl Host {
         }
     }
 
-    /// End of a loop turn: persist and announce state changes, feed followers, flush.
+    /// End of a loop turn: hand output to the disk, persist and announce state changes,
+    /// feed followers, flush.
     fn after_turn(&mut self) {
+        if !self.transcript.is_empty() {
+            self.disk.append(std::mem::take(&mut self.transcript));
+        }
         if self.dirty {
             self.publish();
         }
         self.feed_followers();
+        self.resync_clients();
+        let now = Instant::now();
         let mut broken = Vec::new();
         for (token, c) in self.clients.iter_mut() {
-            if c.conn.flush().is_err() {
-                broken.push(*token);
+            match c.conn.flush() {
+                Err(_) => broken.push(*token),
+                Ok(true) => {
+                    if let Role::Attached(t) = &mut c.role {
+                        t.progress_at = now;
+                    }
+                }
+                Ok(false) => {}
             }
         }
         for token in broken {
@@ -567,6 +694,10 @@ impl Host {
     }
 
     fn shut_down(&mut self) {
+        self.catch_up();
+        if !self.transcript.is_empty() {
+            self.disk.append(std::mem::take(&mut self.transcript));
+        }
         self.session.host_pid = None;
         self.session.host_start = None;
         self.session.attached = 0;

@@ -25,12 +25,18 @@ impl Host {
             HostRequest::Stop => self.stop(token),
             HostRequest::Respawn { env } => self.respawn(token, &env),
             HostRequest::Quit => self.quit_request(token),
+            HostRequest::Attach { rows, cols } => self.attach(token, rows, cols),
+            HostRequest::Resize { rows, cols } => self.resize_request(token, rows, cols),
+            HostRequest::Left { raw } => self.left(token, &raw),
+            HostRequest::Enter { raw } => self.enter(token, &raw),
         }
     }
 
     /// Raw bytes from a client go to the agent as typed input.
-    pub(super) fn on_data(&mut self, bytes: &[u8]) {
+    pub(super) fn on_data(&mut self, token: Token, bytes: &[u8]) {
         if self.agent.is_some() {
+            self.touch(token);
+            self.track_typing(bytes);
             self.input_since_report = true;
             self.write_input(bytes);
         }
@@ -65,6 +71,7 @@ impl Host {
     }
 
     fn screen_text(&mut self, token: Token, history: bool) {
+        self.settle();
         let text = if history {
             self.screen.full_text()
         } else {
@@ -74,6 +81,7 @@ impl Host {
     }
 
     fn follow(&mut self, token: Token, from: u64) {
+        self.settle();
         if let Some(c) = self.clients.get_mut(&token) {
             c.role = Role::Follower { next: from };
         }
@@ -89,6 +97,9 @@ impl Host {
             );
             return;
         }
+        self.settle();
+        self.typed = super::Typed::Text(String::new());
+        self.line_at_prompt = false;
         let mut bytes = Vec::with_capacity(text.len() + 16);
         // Multi-line text is a paste for programs that asked for bracketed paste, so its
         // newlines do not submit early.

@@ -29,6 +29,9 @@ impl Host {
             s.summary = summary;
             s.changed_at = store::now_rfc3339();
         }
+        if changed {
+            self.remember_change();
+        }
         self.dirty = true;
     }
 
@@ -74,6 +77,7 @@ impl Host {
     }
 
     pub(super) fn on_quiet(&mut self) {
+        self.catch_up();
         self.set_state(State::Idle, Source::Activity);
         super::release_memory();
     }
@@ -155,6 +159,7 @@ impl Host {
             self.set_state(state, source);
         }
         self.disk.write_screen(self.screen.full_text());
+        self.tell_attached_the_end();
         super::release_memory();
     }
 

@@ -7,7 +7,7 @@ use std::fmt;
 
 /// Largest payload a frame may carry.
 pub const MAX_PAYLOAD: usize = 1 << 20;
-const HEADER: usize = 5;
+pub const HEADER: usize = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::session::Session;
+use super::session::{Session, State};
 
 /// Requests a client sends to the supervisor (`daemon/supervisor.sock`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -93,6 +93,18 @@ pub enum HostRequest {
     Respawn { env: Vec<(String, String)> },
     /// Exit the host; for a host whose agent has already ended.
     Quit,
+    /// Become an attached terminal of this size: the host answers `Attached`, then sends the
+    /// screen and every byte of output in `Data` frames; `Data` frames from the client are
+    /// typed input.
+    Attach { rows: u16, cols: u16 },
+    /// The attached terminal's new size.
+    Resize { rows: u16, cols: u16 },
+    /// The `←` key, as the terminal sent it (`raw`): on an empty prompt it detaches (the
+    /// host answers `Detach`), otherwise it goes to the agent.
+    Left { raw: String },
+    /// The Enter key outside a paste: after `/bg [text]` at an empty prompt it sends `text`
+    /// and detaches, otherwise it goes to the agent.
+    Enter { raw: String },
 }
 
 /// Everything a host or the supervisor answers or pushes.
@@ -131,11 +143,39 @@ pub enum Reply {
         ended: bool,
     },
     Status(DaemonStatus),
+    /// The answer to `Attach`: the session, and what happened while nobody was attached when
+    /// something worth telling did.
+    Attached {
+        session: Box<Session>,
+        recap: Option<Recap>,
+    },
+    /// The attached client should detach now (`←` on an empty prompt, `/bg`).
+    Detach,
     /// Ids the supervisor acted on, with a line per session that could not be.
     Done {
         ids: Vec<String>,
         errors: Vec<String>,
     },
+}
+
+/// What happened to a session since its last detach (or its dispatch), shown on attach.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Recap {
+    /// Seconds since the last detach, or since the session started when never attached.
+    pub away_s: u64,
+    /// State changes in that time, oldest first.
+    pub changes: Vec<Change>,
+    pub question: Option<String>,
+    /// Pull requests the session printed.
+    pub prs: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Change {
+    /// Seconds ago.
+    pub ago_s: u64,
+    pub state: State,
+    pub summary: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

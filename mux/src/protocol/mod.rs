@@ -5,7 +5,9 @@ pub mod message;
 pub mod session;
 
 pub use frame::{Decoder, Frame, FrameError, Kind, MAX_PAYLOAD};
-pub use message::{Assignment, DaemonStatus, Dispatch, HostRequest, Reply, SupervisorRequest};
+pub use message::{
+    Assignment, Change, DaemonStatus, Dispatch, HostRequest, Recap, Reply, SupervisorRequest,
+};
 pub use session::{Loop, Pr, Process, Session, Source, State, STATE_VERSION};
 
 /// The protocol version this binary speaks. Peers accept this version and the one before,

@@ -1,0 +1,86 @@
+//! The user's terminal in raw mode, restored on every way out: a normal return, an error,
+//! a panic (through a hook) and a signal (the attach loop returns, and `Drop` runs).
+
+use std::io;
+use std::sync::Mutex;
+
+/// What to put back: the terminal settings and the descriptor flags of stdin and stdout.
+#[derive(Clone, Copy)]
+struct Saved {
+    termios: libc::termios,
+    stdin_flags: i32,
+    stdout_flags: i32,
+}
+
+/// For the panic hook, which cannot reach the `Raw` value on the stack.
+static SAVED: Mutex<Option<Saved>> = Mutex::new(None);
+
+pub struct Raw {
+    saved: Saved,
+}
+
+impl Raw {
+    /// Puts stdin in raw mode and stdin/stdout in non-blocking mode (they usually share one
+    /// open file description, so both are set and both restored).
+    pub fn enter() -> io::Result<Raw> {
+        let mut termios: libc::termios = unsafe { std::mem::zeroed() };
+        if unsafe { libc::tcgetattr(0, &mut termios) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let saved = Saved {
+            termios,
+            stdin_flags: unsafe { libc::fcntl(0, libc::F_GETFL) },
+            stdout_flags: unsafe { libc::fcntl(1, libc::F_GETFL) },
+        };
+        *SAVED.lock().unwrap_or_else(|e| e.into_inner()) = Some(saved);
+        install_panic_hook();
+        let mut raw = termios;
+        unsafe { libc::cfmakeraw(&mut raw) };
+        if unsafe { libc::tcsetattr(0, libc::TCSADRAIN, &raw) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        unsafe {
+            libc::fcntl(0, libc::F_SETFL, saved.stdin_flags | libc::O_NONBLOCK);
+            libc::fcntl(1, libc::F_SETFL, saved.stdout_flags | libc::O_NONBLOCK);
+        }
+        Ok(Raw { saved })
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        restore(&self.saved);
+        *SAVED.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+fn restore(saved: &Saved) {
+    unsafe {
+        libc::fcntl(0, libc::F_SETFL, saved.stdin_flags);
+        libc::fcntl(1, libc::F_SETFL, saved.stdout_flags);
+        libc::tcsetattr(0, libc::TCSADRAIN, &saved.termios);
+    }
+}
+
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(saved) = *SAVED.lock().unwrap_or_else(|e| e.into_inner()) {
+                restore(&saved);
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// The terminal's size as (rows, cols), if stdout is a terminal.
+pub fn size() -> Option<(u16, u16)> {
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    if unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_row > 0 && ws.ws_col > 0 {
+        Some((ws.ws_row, ws.ws_col))
+    } else {
+        None
+    }
+}
