@@ -27,9 +27,12 @@ fn a_report_from_inside_asks_and_a_reply_answers() {
     wait_for("the agent to read the reply", || {
         logs(&crew, &id).contains("you chose: wall climb")
     });
-    let s = crew.wait_state(&id, "working");
-    assert_eq!(s["state_source"], "report");
-    assert_eq!(s["question"], serde_json::Value::Null);
+    // The answer's output makes it working by activity first; the report follows.
+    wait_for("the agent to report working", || {
+        let s = crew.session(&id);
+        s["state"] == "working" && s["state_source"] == "report"
+    });
+    assert_eq!(crew.session(&id)["question"], serde_json::Value::Null);
 }
 
 fn needs_input_from_the_terminal(fixture_name: &str) {

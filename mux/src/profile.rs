@@ -210,6 +210,13 @@ impl Config {
                     }
                 },
             };
+            if let Some(pattern) = &pf.prompt_pattern {
+                if let Err(e) = regex_lite::Regex::new(pattern) {
+                    return Err(format!(
+                        "agents.{name}.prompt_pattern is not a valid regular expression: {e}"
+                    ));
+                }
+            }
             let profile = Profile {
                 name: name.clone(),
                 command,
@@ -369,6 +376,9 @@ mod tests {
         assert!(e.contains("line 3") && e.contains("colour"), "{e}");
         let e = Config::parse("default_agent = \"nope\"\n").unwrap_err();
         assert!(e.contains("default_agent"), "{e}");
+        let e = Config::parse("[agents.x]\ncommand = [\"a\"]\nprompt_pattern = \"(\"\n")
+            .unwrap_err();
+        assert!(e.contains("agents.x.prompt_pattern"), "{e}");
     }
 
     #[test]
