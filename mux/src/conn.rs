@@ -19,6 +19,8 @@ pub struct Conn {
     frame_start: usize,
     /// The peer closed its side (or the connection failed); drop it once the queue is flushed.
     pub eof: bool,
+    /// The last write found the socket full, and no writable event came since.
+    pub blocked: bool,
 }
 
 /// Why a connection must be closed now.
@@ -59,6 +61,7 @@ impl Conn {
             sent: 0,
             frame_start: 0,
             eof: false,
+            blocked: false,
         })
     }
 
@@ -155,7 +158,10 @@ impl Conn {
             match self.stream.write(&self.out[self.sent..]) {
                 Ok(0) => return Err(ConnError::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => self.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.blocked = true;
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(ConnError::Io(e)),
             }

@@ -376,8 +376,8 @@ mod tests {
         assert!(e.contains("line 3") && e.contains("colour"), "{e}");
         let e = Config::parse("default_agent = \"nope\"\n").unwrap_err();
         assert!(e.contains("default_agent"), "{e}");
-        let e = Config::parse("[agents.x]\ncommand = [\"a\"]\nprompt_pattern = \"(\"\n")
-            .unwrap_err();
+        let e =
+            Config::parse("[agents.x]\ncommand = [\"a\"]\nprompt_pattern = \"(\"\n").unwrap_err();
         assert!(e.contains("agents.x.prompt_pattern"), "{e}");
     }
 

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod sshd;
+pub mod terminal;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -187,12 +187,13 @@ impl Host {
         }
     }
 
-    /// Whether some client waits for a snapshot (the parser then must catch up).
+    /// Whether a client can take a snapshot now (the parser then must catch up). One that
+    /// is stopped or slow waits until its socket drains; until then nothing is parsed early.
     pub(super) fn resync_wanted(&self) -> bool {
-        self.attached().any(|t| t.resync)
+        self.clients.values().any(ready_for_snapshot)
     }
 
-    /// Sends a waiting client its snapshot once it has drained its queue and the unparsed
+    /// Sends a waiting client its snapshot once it can take data again and the unparsed
     /// output is small enough to follow the snapshot raw.
     pub(super) fn resync_clients(&mut self) {
         if self.attached_count == 0 {
@@ -201,9 +202,7 @@ impl Host {
         let ready: Vec<Token> = self
             .clients
             .iter()
-            .filter(|(_, c)| {
-                matches!(c.role, Role::Attached(t) if t.resync) && c.conn.queued() == 0
-            })
+            .filter(|(_, c)| ready_for_snapshot(c))
             .map(|(token, _)| *token)
             .collect();
         for token in ready {
@@ -439,6 +438,10 @@ impl Host {
             prs,
         })
     }
+}
+
+fn ready_for_snapshot(c: &super::Client) -> bool {
+    matches!(c.role, Role::Attached(t) if t.resync) && c.conn.queued() == 0 && !c.conn.blocked
 }
 
 /// `/bg` or `/bg text` (what follows is sent); anything else is `None`.

@@ -52,7 +52,7 @@ const BACKLOG_MAX: usize = 64 << 20;
 
 /// Unparsed output a request for the screen waits for; past it the answer is the screen as
 /// parsed so far (during a flood).
-const SETTLE_MAX: usize = 1 << 20;
+const SETTLE_MAX: usize = 64 * 1024;
 
 /// How long each stop signal gets before the next, stronger one.
 const STOP_GRACE: Duration = Duration::from_millis(1500);
@@ -340,7 +340,14 @@ impl Host {
                     }
                     LISTENER => self.accept(),
                     SIGNALS => self.on_signals(),
-                    token => self.on_client(token),
+                    token => {
+                        if event.is_writable() {
+                            if let Some(c) = self.clients.get_mut(&token) {
+                                c.conn.blocked = false;
+                            }
+                        }
+                        self.on_client(token);
+                    }
                 }
             }
             if self.pty_pending {

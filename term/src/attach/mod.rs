@@ -239,17 +239,11 @@ impl Attach {
         None
     }
 
+    /// Takes what the host sent: frames already read first, then more from the socket, as
+    /// long as the terminal keeps up and no recap is on screen.
     fn read_socket(&mut self) -> Option<Outcome> {
-        while self.socket_ready && self.out.len() - self.out_sent < OUT_LIMIT {
-            if self.recap_until.is_some() {
-                return None;
-            }
-            // Read a bounded amount, then decode it: a fast host cannot grow our memory.
-            match self.conn.fill_some(256 * 1024) {
-                Ok(more) => self.socket_ready = more,
-                Err(e) => return Some(Outcome::Lost(format!("the connection failed: {e}"))),
-            }
-            loop {
+        loop {
+            while self.recap_until.is_none() && self.out.len() - self.out_sent < OUT_LIMIT {
                 match self.conn.next_message::<Reply>() {
                     Ok(None) => break,
                     Ok(Some(Err(bytes))) => self.output(&bytes),
@@ -261,11 +255,21 @@ impl Attach {
                     Err(e) => return Some(Outcome::Lost(format!("bad data from the host: {e}"))),
                 }
             }
+            if self.recap_until.is_some() || self.out.len() - self.out_sent >= OUT_LIMIT {
+                return None;
+            }
             if self.conn.eof {
                 return Some(Outcome::Lost("the session's host went away".into()));
             }
+            if !self.socket_ready {
+                return None;
+            }
+            // A bounded read, then decode it: a fast host cannot grow our memory.
+            match self.conn.fill_some(256 * 1024) {
+                Ok(more) => self.socket_ready = more,
+                Err(e) => return Some(Outcome::Lost(format!("the connection failed: {e}"))),
+            }
         }
-        None
     }
 
     fn on_reply(&mut self, reply: Reply) -> Option<Outcome> {
