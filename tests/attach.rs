@@ -633,3 +633,29 @@ fn no_recap_when_nothing_happened() {
     term.send(CTRL_BACKSLASH);
     expect_detached(&mut term, &name);
 }
+
+#[test]
+fn attach_to_an_ended_session_resumes_it_when_its_profile_can() {
+    let crew = Crew::new();
+    std::fs::write(
+        crew.home.join("config.toml"),
+        format!(
+            "[agents.fake]\ncommand = [\"sh\", \"-c\", \"echo first run: {{prompt}}\"]\n\
+             resume = [\"sh\", \"-c\", \"echo resumed run; exec sh {}\"]\n",
+            fixture("prompt.sh")
+        ),
+    )
+    .unwrap();
+    let (id, name) = crew.bg(&["--agent", "fake", "hello"]);
+    crew.wait_state(&id, "completed");
+    let mut term = Terminal::attach(&crew, &id, 24, 80);
+    term.wait_text("resumed run");
+    wait_for("the resumed session to run", || {
+        crew.session(&id)["process"] == "alive"
+    });
+    term.send(b"again\r");
+    term.wait_text("you said: again");
+    term.send(CTRL_BACKSLASH);
+    expect_detached(&mut term, &name);
+    assert_eq!(crew.session(&id)["process"], "alive");
+}
