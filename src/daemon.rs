@@ -87,7 +87,7 @@ fn status(home: &Home) -> Result<(), String> {
                 s.pid,
                 s.version,
                 s.protocol,
-                crate::ls::age(s.uptime_s),
+                term::text::age(s.uptime_s),
                 s.sessions,
                 s.hosts
             );

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use mux::protocol::SupervisorRequest;
 use mux::store::{self, Home};
 use term::groups::{self, Item};
-use term::text::{fit, sanitize};
+use term::text::{age, fit, sanitize};
 
 use crate::connect;
 
@@ -142,15 +142,6 @@ fn icon(state: &str, process: &str) -> (&'static str, &'static str) {
 }
 
 /// `42s`, `3m`, `2h`, `5d`.
-pub fn age(secs: u64) -> String {
-    match secs {
-        0..=59 => format!("{secs}s"),
-        60..=3599 => format!("{}m", secs / 60),
-        3600..=86399 => format!("{}h", secs / 3600),
-        _ => format!("{}d", secs / 86400),
-    }
-}
-
 fn use_color() -> bool {
     std::env::var_os("NO_COLOR").is_none() && unsafe { libc::isatty(1) } == 1
 }

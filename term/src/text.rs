@@ -49,6 +49,16 @@ pub fn fit(s: &str, cols: usize) -> String {
     out
 }
 
+/// A duration in its largest whole unit: `45s`, `12m`, `3h`, `2d`.
+pub fn age(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m", secs / 60),
+        3600..=86399 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

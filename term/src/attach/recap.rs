@@ -2,7 +2,7 @@
 
 use mux::protocol::{Recap, Session};
 
-use crate::text::sanitize;
+use crate::text::{age as ago, sanitize};
 
 /// The recap as terminal text (raw mode: lines end in CR LF).
 pub fn render(session: &Session, recap: &Recap) -> String {
@@ -38,14 +38,4 @@ pub fn render(session: &Session, recap: &Recap) -> String {
         out.push_str("\r\n");
     }
     out
-}
-
-/// `45s`, `12m`, `3h`, `2d`.
-pub fn ago(secs: u64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86400 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
 }
