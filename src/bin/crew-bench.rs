@@ -4,7 +4,10 @@
 //! 1. dispatch: from spawning the dispatch command until the session's command runs;
 //! 2. listing: `crew ls --json` against `tmux ls` with 200 sessions;
 //! 3. memory: unique resident memory (USS) of every crew process against the tmux server, with
-//!    1, 50 and 200 idle sessions that have each printed 10,000 lines.
+//!    1, 50 and 200 idle sessions that have each printed 10,000 lines;
+//! 4. attach: a client attached in a PTY the harness drains, for crew, tmux, dtach and the bare
+//!    PTY: throughput of a 50 MB flood, keystroke round trip, and whether crew's screen after
+//!    the flood is exact.
 //!
 //! Run by hand: `cargo run --release --bin crew-bench -- [--quick] [--only SECTION] [--crew PATH]`.
 //! Everything it starts lives in private places (a fresh `CREW_HOME` per section, tmux on its
@@ -13,8 +16,9 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -25,12 +29,12 @@ use serde_json::Value;
 
 type Res<T> = Result<T, String>;
 
-const USAGE: &str = "usage: crew-bench [--quick] [--only dispatch|list|memory] [--crew PATH]
+const USAGE: &str = "usage: crew-bench [--quick] [--only dispatch|list|memory|attach] [--crew PATH]
 
 Measures crew against tmux (private socket -L crew-bench) and dtach when installed:
-dispatch latency, listing many sessions, and memory of idle sessions.
+dispatch latency, listing many sessions, memory of idle sessions, and attached clients.
   --quick        fewer runs and sessions (a rough number in about a minute)
-  --only NAME    run one section: dispatch, list or memory
+  --only NAME    run one section: dispatch, list, memory or attach
   --crew PATH    the crew binary (default: `crew` next to this program)";
 
 const TMUX_SOCKET: &str = "crew-bench";
@@ -73,10 +77,11 @@ fn real_main() -> Res<bool> {
     print_header(&opts, &scratch);
 
     type SectionFn = fn(&Opts, &Scratch, &Tmux) -> Res<Vec<Row>>;
-    let sections: [(Section, SectionFn); 3] = [
+    let sections: [(Section, SectionFn); 4] = [
         (Section::Dispatch, bench_dispatch),
         (Section::List, bench_list),
         (Section::Memory, bench_memory),
+        (Section::Attach, bench_attach),
     ];
     let mut rows = Vec::new();
     let mut all_ok = true;
@@ -105,6 +110,7 @@ enum Section {
     Dispatch,
     List,
     Memory,
+    Attach,
 }
 
 impl Section {
@@ -113,7 +119,10 @@ impl Section {
             "dispatch" => Ok(Section::Dispatch),
             "list" => Ok(Section::List),
             "memory" => Ok(Section::Memory),
-            _ => Err(format!("--only takes dispatch, list or memory, not {s:?}")),
+            "attach" => Ok(Section::Attach),
+            _ => Err(format!(
+                "--only takes dispatch, list, memory or attach, not {s:?}"
+            )),
         }
     }
 
@@ -122,6 +131,7 @@ impl Section {
             Section::Dispatch => "dispatch",
             Section::List => "list",
             Section::Memory => "memory",
+            Section::Attach => "attach",
         }
     }
 }
@@ -157,6 +167,15 @@ impl Opts {
         }
     }
 
+    /// Floods per system in the attach section.
+    fn attach_runs(&self) -> usize {
+        if self.quick {
+            2
+        } else {
+            5
+        }
+    }
+
     fn wants(&self, section: Section) -> bool {
         self.only.is_none() || self.only == Some(section)
     }
@@ -171,7 +190,9 @@ fn parse_args() -> Res<Opts> {
         match arg.as_str() {
             "--quick" => quick = true,
             "--only" => {
-                let value = args.next().ok_or("--only needs dispatch, list or memory")?;
+                let value = args
+                    .next()
+                    .ok_or("--only needs dispatch, list, memory or attach")?;
                 only = Some(Section::parse(&value)?);
             }
             "--crew" => crew = Some(PathBuf::from(args.next().ok_or("--crew needs a path")?)),
@@ -447,22 +468,26 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        // dtach masters have no other handle: find them by the socket path in their arguments.
-        let dir = self.dir.as_os_str().as_bytes().to_vec();
-        let dtach: Vec<u32> = all_pids()
-            .into_iter()
-            .filter(|pid| {
-                comm(*pid).as_deref() == Some("dtach")
-                    && cmdline(*pid).windows(dir.len()).any(|w| w == dir)
-            })
-            .collect();
-        terminate(&dtach);
+        terminate(&dtach_pids(&self.dir));
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // /proc
+
+/// dtach masters have no other handle: they are found by a socket path (or its directory) in
+/// their arguments.
+fn dtach_pids(path: &Path) -> Vec<u32> {
+    let needle = path.as_os_str().as_bytes();
+    all_pids()
+        .into_iter()
+        .filter(|pid| {
+            comm(*pid).as_deref() == Some("dtach")
+                && cmdline(*pid).windows(needle.len()).any(|w| w == needle)
+        })
+        .collect()
+}
 
 fn all_pids() -> Vec<u32> {
     let Ok(entries) = fs::read_dir("/proc") else {
@@ -581,9 +606,13 @@ impl CrewHome {
 
     fn cmd(&self) -> Command {
         let mut cmd = command(&self.bin);
+        self.configure(&mut cmd);
+        cmd
+    }
+
+    fn configure(&self, cmd: &mut Command) {
         // The home is not in a git repository, so no session gets a worktree.
         cmd.env("CREW_HOME", &self.dir).current_dir(&self.dir);
-        cmd
     }
 
     /// `crew --bg` for a shell command. The `shell` profile is named because the default agent
@@ -691,11 +720,15 @@ impl Tmux {
 
     fn cmd(&self) -> Command {
         let mut cmd = command("tmux");
+        Tmux::configure(&mut cmd);
+        cmd
+    }
+
+    fn configure(cmd: &mut Command) {
         // `-f /dev/null`: the user's ~/.tmux.conf must not change what is measured (e.g. the
         // history limit stays at its default of 2000 lines).
         cmd.args(["-L", TMUX_SOCKET, "-f", "/dev/null"])
             .env_remove("TMUX");
-        cmd
     }
 
     /// Kills the server and waits until it is gone: `kill-server` returns while the server
@@ -864,7 +897,7 @@ fn print_header(opts: &Opts, scratch: &Scratch) {
         tmux_version.trim()
     );
     match which("dtach") {
-        Some(path) => println!("  dtach:   {} (dispatch only)", path.display()),
+        Some(path) => println!("  dtach:   {} (dispatch and attach)", path.display()),
         None => println!("  dtach:   not installed (skipped)"),
     }
 }
@@ -1261,4 +1294,1094 @@ fn check_logs(scratch: &Scratch, home: &CrewHome, sessions: &[Value]) -> Res<Row
         ratio: None,
         met: Some(ok),
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Attached clients
+//
+// Each system's attach client runs in a PTY the harness owns, as a terminal emulator would
+// run it, and the harness reads the master side. The bare PTY (the workload itself on it) is
+// the ceiling every multiplexer is held to.
+
+const ATTACH_ROWS: u16 = 50;
+const ATTACH_COLS: u16 = 120;
+/// The flood file stops at the first line past this many bytes.
+const FLOOD_BYTES: usize = 50_000_000;
+/// Reads of the master are this big, as a fast terminal emulator's are.
+const READ_SIZE: usize = 64 * 1024;
+/// Printed by the workload once it runs and the client's both ways work. The workloads print it
+/// as `READ` + `Y`, so no echo of a command line can be mistaken for it.
+const READY: &[u8] = b"READY";
+const PRINT_READY: &str = "printf 'READ%s\\n' Y";
+/// The line after the flood; the flood file has no capitals, so it cannot contain it.
+const END_MARK: &[u8] = b"END-OF-DATA";
+const PRINT_END: &str = "printf 'END-OF-%s\\n' DATA";
+/// What a workload waits for before printing READY: the harness types Enter until READY shows,
+/// which proves the client forwards input and shows output, whatever the client repaints or
+/// drops (dtach shows nothing printed before it attached).
+const POKE: &[u8] = b"\r";
+const POKE_EVERY: Duration = Duration::from_millis(250);
+const KEYS: usize = 2000;
+const KEY_WARMUP: usize = 50;
+/// How long a client may take to attach and show READY.
+const ATTACH_DEADLINE: Duration = Duration::from_secs(15);
+/// How long a flood may take (tmux needs a few seconds).
+const FLOOD_DEADLINE: Duration = Duration::from_secs(300);
+/// How long one key's echo may take.
+const KEY_DEADLINE: Duration = Duration::from_secs(5);
+/// How long crew's host may take to show the flood's end after the client did.
+const SCREEN_DEADLINE: Duration = Duration::from_secs(30);
+/// The longest a wait for output blocks before checking for Ctrl-C and deadlines.
+const POLL_SLICE: Duration = Duration::from_millis(100);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum System {
+    Direct,
+    Crew,
+    Tmux,
+    Dtach,
+}
+
+impl System {
+    fn name(self) -> &'static str {
+        match self {
+            System::Direct => "direct PTY",
+            System::Crew => "crew",
+            System::Tmux => "tmux",
+            System::Dtach => "dtach",
+        }
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            System::Direct => "p",
+            System::Crew => "c",
+            System::Tmux => "t",
+            System::Dtach => "d",
+        }
+    }
+}
+
+/// What the attach section works with.
+struct AttachEnv<'a> {
+    scratch: &'a Scratch,
+    tmux: &'a Tmux,
+    home: CrewHome,
+    dtach: Option<PathBuf>,
+    flood: PathBuf,
+}
+
+/// One system's results; a system that fails once is reported and not run again.
+struct Outcome {
+    system: System,
+    samples: Samples,
+    /// Floods only: the MB the client wrote to its terminal, which is less than the flood when
+    /// it skipped output (a multiplexer may send a repaint instead of a backlog).
+    received: Samples,
+    error: Option<String>,
+}
+
+impl Outcome {
+    fn new(system: System) -> Outcome {
+        Outcome {
+            system,
+            samples: Samples::default(),
+            received: Samples::default(),
+            error: None,
+        }
+    }
+
+    fn ok(&self) -> bool {
+        self.error.is_none() && !self.samples.0.is_empty()
+    }
+
+    /// Keeps a result, or the first error (the later runs are then skipped).
+    fn record(&mut self, result: Res<f64>) -> Res<()> {
+        match result {
+            Ok(v) => self.samples.0.push(v),
+            Err(e) => {
+                check_interrupt()?;
+                self.error = Some(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether crew's host showed exactly what a terminal shows after each flood.
+#[derive(Default)]
+struct ScreenCheck {
+    reference: Option<Vec<String>>,
+    runs: usize,
+    exact: usize,
+    /// The longest time from the client showing the end of the flood to the host's screen
+    /// matching.
+    catch_up_ms: f64,
+    mismatch: Option<String>,
+}
+
+fn bench_attach(opts: &Opts, scratch: &Scratch, tmux: &Tmux) -> Res<Vec<Row>> {
+    let runs = opts.attach_runs();
+    println!("\n== attach: a client attached in a {ATTACH_ROWS}x{ATTACH_COLS} PTY that the harness drains ==");
+    tmux.reset();
+    let flood = scratch.path("flood.txt");
+    let size = write_flood_file(&flood)?;
+    let env = AttachEnv {
+        scratch,
+        tmux,
+        home: CrewHome::create(&opts.crew)?,
+        dtach: which("dtach"),
+        flood,
+    };
+    let mut systems = vec![System::Direct];
+    match crew_attach_missing(&env) {
+        None => systems.push(System::Crew),
+        Some(why) => println!("  crew: skipped: {why}"),
+    }
+    systems.push(System::Tmux);
+    match env.dtach {
+        Some(_) => systems.push(System::Dtach),
+        None => println!("  dtach: not installed (skipped)"),
+    }
+
+    println!(
+        "  flood: {:.1} MB of coloured text lines, drained in {} KiB reads ({runs} runs each, a fresh session each)",
+        size as f64 / 1e6,
+        READ_SIZE / 1024
+    );
+    let mut check = ScreenCheck::default();
+    if systems.contains(&System::Crew) {
+        // Before the floods, so the time the host takes to catch up after one is measured
+        // from when the client showed its end, not from after a parse of 50 MB here.
+        let bytes = fs::read(&env.flood)
+            .map_err(|e| format!("cannot read {}: {e}", env.flood.display()))?;
+        let (reference, rate) = reference_screen(&bytes);
+        check.reference = Some(reference);
+        println!("  (vt100 0.18, which crew's host parses every byte with, takes this flood in at {rate:.1} MB/s here)");
+    }
+    let floods = run_floods(&env, &systems, runs, size, &mut check)?;
+    print_floods(&floods);
+    print_screen_check(&check, systems.contains(&System::Crew));
+
+    println!("  keystroke round trip: {KEYS} keys one at a time after {KEY_WARMUP} warm-up, each until its echo shows");
+    let mut keys = Vec::new();
+    for &system in &systems {
+        let mut outcome = Outcome::new(system);
+        match keystrokes(&env, system) {
+            Ok(samples) => outcome.samples = samples,
+            Err(e) => outcome.record(Err(e))?,
+        }
+        print_keys_line(&outcome);
+        keys.push(outcome);
+    }
+    print_keys_target(&keys);
+    Ok(attach_rows(&floods, &keys, &check))
+}
+
+/// Why crew cannot be measured here, if it cannot.
+fn crew_attach_missing(env: &AttachEnv) -> Option<String> {
+    // A crew without the command takes `attach` for a prompt and prints its general help.
+    match env.scratch.run(env.home.cmd().args(["attach", "--help"])) {
+        Ok(help) if help.contains("crew attach") => None,
+        Ok(_) => Some("this crew has no `attach` command".to_string()),
+        Err(e) => Some(e),
+    }
+}
+
+/// Interleaved, so a drift in machine load over the section hits every system alike.
+fn run_floods(
+    env: &AttachEnv,
+    systems: &[System],
+    runs: usize,
+    size: usize,
+    check: &mut ScreenCheck,
+) -> Res<Vec<Outcome>> {
+    let mut outcomes: Vec<Outcome> = systems.iter().map(|s| Outcome::new(*s)).collect();
+    for run in 0..runs {
+        for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
+            let result = flood(env, outcome.system, run, check).map(|(secs, received)| {
+                outcome.received.0.push(received as f64 / 1e6);
+                size as f64 / 1e6 / secs
+            });
+            outcome.record(result)?;
+        }
+    }
+    Ok(outcomes)
+}
+
+/// One flood through a fresh session; returns the seconds from releasing the workload until the
+/// client showed the end marker, and the bytes the client wrote meanwhile.
+fn flood(env: &AttachEnv, system: System, run: usize, check: &mut ScreenCheck) -> Res<(f64, u64)> {
+    check_interrupt()?;
+    let name = format!("a{run}{}", system.tag());
+    let go = env.scratch.path(&format!("{name}.go"));
+    make_fifo(&go)?;
+    // `: < fifo` blocks until the harness opens the fifo, so the timing covers the flood only.
+    let workload = format!(
+        "read line; {PRINT_READY}; : < {}; cat {}; {PRINT_END}; exec sleep 100000",
+        go.display(),
+        env.flood.display()
+    );
+    let mut attached = launch(env, system, &name, &workload)?;
+    attached.pty.wait_ready()?;
+    let start = release(&go)?;
+    let received = attached.pty.drain_until(END_MARK, FLOOD_DEADLINE)?;
+    let secs = start.elapsed().as_secs_f64();
+    if let Session::Crew { id, .. } = &attached.session {
+        check_screen(env, id, check)?;
+    }
+    Ok((secs, received))
+}
+
+/// The keystroke round trips of one session, in µs.
+fn keystrokes(env: &AttachEnv, system: System) -> Res<Samples> {
+    let name = format!("k{}", system.tag());
+    let workload = format!("read line; stty raw -echo; {PRINT_READY}; exec cat");
+    let mut attached = launch(env, system, &name, &workload)?;
+    attached.pty.wait_ready()?;
+    let mut samples = Samples::default();
+    let letters = b"abcdefghijklmnopqrstuvwxyz";
+    let mut text = TextFilter::default();
+    for i in 0..KEY_WARMUP + KEYS {
+        let us = attached
+            .pty
+            .round_trip(letters[i % letters.len()], &mut text)?;
+        if i >= KEY_WARMUP {
+            samples.0.push(us);
+        }
+    }
+    Ok(samples)
+}
+
+// Sessions and clients
+
+/// A session running a workload, with its system's client attached in a fresh PTY. Dropped in
+/// field order: the client is killed, then the session.
+struct Attached<'a> {
+    pty: Pty,
+    session: Session<'a>,
+}
+
+/// A session to stop when dropped.
+enum Session<'a> {
+    /// The workload runs on the PTY itself and goes with the client.
+    Direct,
+    Crew {
+        home: &'a CrewHome,
+        id: String,
+    },
+    Tmux {
+        tmux: &'a Tmux,
+        name: String,
+    },
+    Dtach {
+        socket: PathBuf,
+    },
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        let result = match self {
+            Session::Direct => return,
+            Session::Crew { home, id } => {
+                run_quietly(home.cmd().args(["rm", id.as_str()]), COMMAND_DEADLINE)
+            }
+            Session::Tmux { tmux, name } => run_quietly(
+                tmux.cmd().args(["kill-session", "-t", name.as_str()]),
+                COMMAND_DEADLINE,
+            ),
+            Session::Dtach { socket } => {
+                terminate(&dtach_pids(socket));
+                return;
+            }
+        };
+        if let Err(e) = result {
+            eprintln!("crew-bench: note: {e}");
+        }
+    }
+}
+
+/// Starts `workload` in a new session of `system` and its attach client in a fresh PTY.
+fn launch<'a>(env: &'a AttachEnv, system: System, name: &str, workload: &str) -> Res<Attached<'a>> {
+    check_interrupt()?;
+    let (session, client) = match system {
+        System::Direct => {
+            let mut cmd = pty_command("sh");
+            cmd.args(["-c", workload]).current_dir(&env.scratch.dir);
+            (Session::Direct, cmd)
+        }
+        System::Crew => {
+            let id = env.home.dispatch(env.scratch, workload)?;
+            let mut cmd = pty_command(&env.home.bin);
+            env.home.configure(&mut cmd);
+            cmd.args(["attach", &id]);
+            (
+                Session::Crew {
+                    home: &env.home,
+                    id,
+                },
+                cmd,
+            )
+        }
+        System::Tmux => {
+            let mut new = env.tmux.cmd();
+            new.args(["new-session", "-d", "-x", "120", "-y", "50", "-s", name]);
+            env.scratch.run(new.arg(workload))?;
+            let mut cmd = pty_command("tmux");
+            Tmux::configure(&mut cmd);
+            cmd.args(["attach", "-t", name]);
+            let session = Session::Tmux {
+                tmux: env.tmux,
+                name: name.to_string(),
+            };
+            (session, cmd)
+        }
+        System::Dtach => {
+            let bin = env.dtach.as_deref().ok_or("dtach is not installed")?;
+            let socket = env.scratch.path(&format!("{name}.sock"));
+            let mut new = command(bin);
+            // Through `sh -c`, as tmux and crew's shell profile run a command.
+            new.arg("-n").arg(&socket).args(["sh", "-c", workload]);
+            env.scratch.run(&mut new)?;
+            let session = Session::Dtach {
+                socket: socket.clone(),
+            };
+            let mut cmd = pty_command(bin);
+            // No detach key, no suspend key, no redraw: raw bytes both ways.
+            cmd.arg("-a").arg(&socket).args(["-E", "-z", "-r", "none"]);
+            (session, cmd)
+        }
+    };
+    // Should the client not start, `session` is dropped here and stops the session.
+    let pty = Pty::spawn(client)?;
+    Ok(Attached { pty, session })
+}
+
+/// A command for a PTY's client. Not through `command`: the client gets a session of its own
+/// (setsid), which a process-group leader cannot; Ctrl-C still reaches only crew-bench.
+fn pty_command(program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    // The same terminal type and UTF-8 locale for every client, whatever this one runs under.
+    cmd.env("TERM", "xterm-256color")
+        .env("LC_ALL", "C.UTF-8")
+        .env_remove("TMUX");
+    cmd
+}
+
+/// Opens the fifo a flood's workload waits on, which releases it; returns when that happened.
+fn release(fifo: &Path) -> Res<Instant> {
+    let start = Instant::now();
+    loop {
+        let now = Instant::now();
+        // Non-blocking: it fails with ENXIO until the workload has it open for reading.
+        match fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(fifo)
+        {
+            Ok(_) => return Ok(now),
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {}
+            Err(e) => return Err(format!("cannot open {}: {e}", fifo.display())),
+        }
+        if start.elapsed() > ATTACH_DEADLINE {
+            return Err(format!(
+                "the workload did not open {} within {} s of printing READY",
+                fifo.display(),
+                ATTACH_DEADLINE.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+fn make_fifo(path: &Path) -> Res<()> {
+    let _ = fs::remove_file(path);
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| format!("{} has a NUL byte", path.display()))?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        return Err(format!(
+            "cannot make fifo {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+// The PTY
+
+/// A client running on a fresh PTY whose master the harness reads. Dropping it kills the
+/// client's whole session (the direct workload's children too).
+struct Pty {
+    master: OwnedFd,
+    child: Child,
+    /// The last output, for error messages (e.g. what a client printed before it exited).
+    tail: Vec<u8>,
+}
+
+impl Pty {
+    fn spawn(mut cmd: Command) -> Res<Pty> {
+        let (master, slave) = open_pty()?;
+        let dup = |fd: &OwnedFd| {
+            fd.try_clone()
+                .map(Stdio::from)
+                .map_err(|e| format!("cannot dup the PTY: {e}"))
+        };
+        cmd.stdin(dup(&slave)?)
+            .stdout(dup(&slave)?)
+            .stderr(dup(&slave)?);
+        // SAFETY: setsid and ioctl are async-signal-safe; stdin is the slave by now.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = spawn(&mut cmd)?;
+        // Only the client holds the slave now, so reads fail once it is gone.
+        drop(slave);
+        Ok(Pty {
+            master,
+            child,
+            tail: Vec::new(),
+        })
+    }
+
+    /// Waits up to `timeout` for output and reads it into `buf`; Ok(0) if none came.
+    fn read_some(&mut self, buf: &mut [u8], timeout: Duration) -> Res<usize> {
+        let fd = self.master.as_raw_fd();
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, ms) } <= 0 {
+            // A timeout, or EINTR from Ctrl-C, which the caller checks for.
+            return Ok(0);
+        }
+        // SAFETY: reads into `buf`, which is valid for its length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            // EIO: no process has the slave open any more.
+            return Err(self.gone());
+        }
+        let n = n as usize;
+        let keep = n.min(512);
+        self.tail.extend_from_slice(&buf[n - keep..n]);
+        let excess = self.tail.len().saturating_sub(512);
+        self.tail.drain(..excess);
+        Ok(n)
+    }
+
+    fn gone(&mut self) -> String {
+        let status = match self.child.try_wait() {
+            Ok(Some(status)) => status.to_string(),
+            _ => "still running".to_string(),
+        };
+        format!(
+            "the client closed the terminal ({status}); its last output: {:?}",
+            String::from_utf8_lossy(&self.tail).trim()
+        )
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> Res<()> {
+        let n = unsafe {
+            // SAFETY: writes from a valid slice.
+            libc::write(self.master.as_raw_fd(), bytes.as_ptr().cast(), bytes.len())
+        };
+        if n != bytes.len() as isize {
+            return Err(format!(
+                "cannot write to the PTY: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Types Enter until READY shows: the client is attached and works both ways.
+    fn wait_ready(&mut self) -> Res<()> {
+        let start = Instant::now();
+        let mut poked: Option<Instant> = None;
+        let mut found = false;
+        let mut scan = Scan::new(READY);
+        let mut buf = vec![0; READ_SIZE];
+        while !found {
+            check_interrupt()?;
+            if poked.is_none_or(|t| t.elapsed() >= POKE_EVERY) {
+                self.write_all(POKE)?;
+                poked = Some(Instant::now());
+            }
+            if start.elapsed() > ATTACH_DEADLINE {
+                return Err(format!(
+                    "READY did not show within {} s; the screen's last output: {:?}",
+                    ATTACH_DEADLINE.as_secs(),
+                    String::from_utf8_lossy(&self.tail)
+                ));
+            }
+            let n = self.read_some(&mut buf, Duration::from_millis(20))?;
+            found = scan.feed(&buf[..n]);
+        }
+        Ok(())
+    }
+
+    /// Reads as fast as it can until `marker` has gone by; returns the bytes read.
+    fn drain_until(&mut self, marker: &[u8], deadline: Duration) -> Res<u64> {
+        let start = Instant::now();
+        let mut scan = Scan::new(marker);
+        let mut buf = vec![0; READ_SIZE];
+        let mut total = 0;
+        loop {
+            let n = self.read_some(&mut buf, POLL_SLICE)?;
+            total += n as u64;
+            if scan.feed(&buf[..n]) {
+                return Ok(total);
+            }
+            if n == 0 {
+                check_interrupt()?;
+                if start.elapsed() > deadline {
+                    return Err(format!(
+                        "{} did not show within {} s",
+                        String::from_utf8_lossy(marker),
+                        deadline.as_secs()
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Types `key` once output has gone quiet and waits until the key shows as text; returns
+    /// the µs that took. `text` carries the escape-sequence state from one key to the next.
+    fn round_trip(&mut self, key: u8, text: &mut TextFilter) -> Res<f64> {
+        let mut buf = vec![0; READ_SIZE];
+        // What the client still draws for the key before does not count for this one.
+        loop {
+            let n = self.read_some(&mut buf, Duration::ZERO)?;
+            if n == 0 {
+                break;
+            }
+            text.feed(&buf[..n], 0);
+        }
+        let start = Instant::now();
+        self.write_all(&[key])?;
+        loop {
+            let left = KEY_DEADLINE.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(format!(
+                    "the key {:?} did not come back within {} s",
+                    key as char,
+                    KEY_DEADLINE.as_secs()
+                ));
+            }
+            let n = self.read_some(&mut buf, left.min(POLL_SLICE))?;
+            if text.feed(&buf[..n], key) {
+                return Ok(start.elapsed().as_secs_f64() * 1e6);
+            }
+            if n == 0 {
+                check_interrupt()?;
+            }
+        }
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        // The client called setsid, so its pid is its process group's id.
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill(2) of the process group of a child we have not reaped yet.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh PTY the size of the attach terminal, both ends close-on-exec so no client keeps
+/// another's master open.
+fn open_pty() -> Res<(OwnedFd, OwnedFd)> {
+    let (mut master, mut slave) = (-1, -1);
+    let size = libc::winsize {
+        ws_row: ATTACH_ROWS,
+        ws_col: ATTACH_COLS,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: out-pointers to two ints; no name buffer; default termios (onlcr on).
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    if rc != 0 {
+        return Err(format!(
+            "cannot open a PTY: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: openpty returned two fresh descriptors that nothing else owns.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    for fd in [&master, &slave] {
+        // SAFETY: fcntl on a descriptor we own.
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok((master, slave))
+}
+
+/// Finds a marker in a stream read in pieces: the end of each piece is kept for the next.
+struct Scan {
+    marker: Vec<u8>,
+    carry: Vec<u8>,
+}
+
+impl Scan {
+    fn new(marker: &[u8]) -> Scan {
+        Scan {
+            marker: marker.to_vec(),
+            carry: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) -> bool {
+        if bytes.is_empty() {
+            return false;
+        }
+        // A marker across the boundary starts in the carry and ends in the first `keep` bytes;
+        // the piece itself is searched in place, since the flood's timing includes this.
+        let keep = self.marker.len() - 1;
+        self.carry
+            .extend_from_slice(&bytes[..bytes.len().min(keep)]);
+        if contains(&self.carry, &self.marker) || contains(bytes, &self.marker) {
+            return true;
+        }
+        if bytes.len() >= keep {
+            self.carry.clear();
+            self.carry.extend_from_slice(&bytes[bytes.len() - keep..]);
+        } else {
+            let excess = self.carry.len().saturating_sub(keep);
+            self.carry.drain(..excess);
+        }
+        false
+    }
+}
+
+/// glibc's memmem, which is much faster than a naive search over a 50 MB flood.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    // SAFETY: both pointers are valid for their lengths; memmem only reads them.
+    let hit = unsafe {
+        libc::memmem(
+            haystack.as_ptr().cast(),
+            haystack.len(),
+            needle.as_ptr().cast(),
+            needle.len(),
+        )
+    };
+    !hit.is_null()
+}
+
+/// Tells the text a terminal shows from escape sequences, across reads: a key counts as echoed
+/// only when it shows as text, since sequences such as `ESC [ 0 m` end in letters too.
+#[derive(Default)]
+struct TextFilter {
+    state: Esc,
+}
+
+#[derive(Default, Clone, Copy)]
+enum Esc {
+    #[default]
+    Text,
+    /// After ESC.
+    Start,
+    /// ESC and intermediate bytes, as in `ESC ( B`.
+    Intermediate,
+    /// `ESC [` until a final byte.
+    Csi,
+    /// OSC, DCS and the like, until BEL or `ESC \`.
+    String,
+    /// The ESC of a string's `ESC \` end.
+    StringEnd,
+}
+
+impl TextFilter {
+    /// Whether `key` shows as text in `bytes`.
+    fn feed(&mut self, bytes: &[u8], key: u8) -> bool {
+        let mut found = false;
+        for &b in bytes {
+            self.state = match (self.state, b) {
+                (_, 0x1b) if !matches!(self.state, Esc::String) => Esc::Start,
+                (Esc::Text, _) => {
+                    found |= b == key;
+                    Esc::Text
+                }
+                (Esc::Start, b'[') => Esc::Csi,
+                (Esc::Start, b']' | b'P' | b'_' | b'^' | b'X') => Esc::String,
+                (Esc::Start | Esc::Intermediate, 0x20..=0x2f) => Esc::Intermediate,
+                (Esc::Start | Esc::Intermediate, _) => Esc::Text,
+                (Esc::Csi, 0x40..=0x7e) => Esc::Text,
+                (Esc::Csi, _) => Esc::Csi,
+                (Esc::String, 0x07) => Esc::Text,
+                (Esc::String, 0x1b) => Esc::StringEnd,
+                (Esc::String, _) => Esc::String,
+                (Esc::StringEnd, _) => Esc::Text,
+            };
+        }
+        found
+    }
+}
+
+// The flood
+
+/// Writes the flood: lines of 80 to 120 columns of words, some coloured, as a coding agent's
+/// output looks. Deterministic, so every run and system gets the same bytes. Returns its size.
+fn write_flood_file(path: &Path) -> Res<usize> {
+    const WORDS: &[&str] = &[
+        "the",
+        "build",
+        "cargo",
+        "warning:",
+        "error[E0382]:",
+        "compiling",
+        "src/main.rs:42:7",
+        "fn",
+        "let",
+        "mut",
+        "test",
+        "passed",
+        "ok",
+        "->",
+        "{",
+        "}",
+        "=>",
+        "0x7ffd",
+        "result",
+        "value",
+        "borrowed",
+        "here",
+        "after",
+        "move",
+        "running",
+        "12",
+        "tests",
+        "finished",
+        "release",
+        "target",
+        "in",
+        "0.84s",
+        "✓",
+        "→",
+        "—",
+        "checking",
+        "diff",
+        "--git",
+        "a/lib.rs",
+        "b/lib.rs",
+        "@@",
+        "-1,7",
+        "+1,9",
+        "use",
+        "std::io;",
+        "impl",
+        "for",
+        "struct",
+        "self",
+        "return",
+        "none",
+        "some(x)",
+        "match",
+        "applying",
+        "patch",
+        "to",
+        "file",
+        "reading",
+        "writing",
+        "tool",
+        "call",
+        "bash",
+        "grep",
+        "-rn",
+        "\"todo\"",
+        "found",
+        "3",
+        "matches",
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut out = Vec::with_capacity(FLOOD_BYTES + 256);
+    while out.len() < FLOOD_BYTES {
+        flood_line(&mut rng, WORDS, &mut out);
+    }
+    fs::write(path, &out).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(out.len())
+}
+
+/// One line: words up to a width of 80..=120 columns (every word is one column a character), a
+/// fifth of them in one of the SGR colours 31..=37.
+fn flood_line(rng: &mut Rng, words: &[&str], out: &mut Vec<u8>) {
+    let width = 80 + rng.below(41);
+    let mut used = 0;
+    loop {
+        let word: String = words[rng.below(words.len())]
+            .chars()
+            .take(width - used)
+            .collect();
+        used += word.chars().count();
+        if rng.below(5) == 0 {
+            out.extend_from_slice(format!("\x1b[3{}m{word}\x1b[0m", 1 + rng.below(7)).as_bytes());
+        } else {
+            out.extend_from_slice(word.as_bytes());
+        }
+        // Room for a space and at least one more character.
+        if used + 2 > width {
+            break;
+        }
+        out.push(b' ');
+        used += 1;
+    }
+    out.push(b'\n');
+}
+
+/// xorshift64*: deterministic and good enough to vary words.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+    }
+}
+
+// Screen exactness
+
+/// Compares crew's screen (`crew peek`) after a flood with what a terminal shows after the same
+/// bytes, polling while the host may still be parsing the flood's end.
+fn check_screen(env: &AttachEnv, id: &str, check: &mut ScreenCheck) -> Res<()> {
+    let reference = check.reference.as_deref().unwrap_or_default();
+    check.runs += 1;
+    let start = Instant::now();
+    loop {
+        let peek = env.scratch.run(env.home.cmd().args(["peek", id]))?;
+        let lines: Vec<&str> = peek.lines().collect();
+        let Some(row) = first_difference(&lines, reference) else {
+            check.exact += 1;
+            check.catch_up_ms = check.catch_up_ms.max(ms_since(start));
+            return Ok(());
+        };
+        if start.elapsed() > SCREEN_DEADLINE {
+            check.mismatch.get_or_insert_with(|| {
+                format!(
+                    "row {}: crew shows {:?}, a terminal {:?} ({} rows against {})",
+                    row + 1,
+                    lines.get(row).copied().unwrap_or("<none>"),
+                    reference.get(row).map(String::as_str).unwrap_or("<none>"),
+                    lines.len(),
+                    reference.len()
+                )
+            });
+            return Ok(());
+        }
+        check_interrupt()?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn first_difference(lines: &[&str], reference: &[String]) -> Option<usize> {
+    (0..lines.len().max(reference.len()))
+        .find(|&i| lines.get(i).copied() != reference.get(i).map(String::as_str))
+}
+
+/// The flood's end on a fresh terminal of the attach size, as `crew peek` prints a screen:
+/// trailing spaces trimmed, wrapped rows joined, trailing blank lines dropped.
+/// Also returns how fast the parser took the flood in, in MB/s of the file: every byte crew shows
+/// goes through the same parser in its host, so this bounds what crew can keep exact.
+fn reference_screen(flood: &[u8]) -> (Vec<String>, f64) {
+    let rows = std::num::NonZeroU16::new(ATTACH_ROWS).expect("rows > 0");
+    let cols = std::num::NonZeroU16::new(ATTACH_COLS).expect("cols > 0");
+    let mut parser = vt100::Parser::new(rows, cols, 0);
+    // "\n" becomes "\r\n", as the session PTY's onlcr makes it.
+    let mut bytes = Vec::with_capacity(flood.len() + flood.len() / 64);
+    for &b in flood {
+        if b == b'\n' {
+            bytes.push(b'\r');
+        }
+        bytes.push(b);
+    }
+    bytes.extend_from_slice(END_MARK);
+    bytes.extend_from_slice(b"\r\n");
+    let start = Instant::now();
+    // In pieces the size of a PTY read, as a host gets them.
+    for piece in bytes.chunks(4096) {
+        parser.process(piece);
+    }
+    let rate = flood.len() as f64 / 1e6 / start.elapsed().as_secs_f64();
+    let screen = parser.screen();
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for (i, row) in screen.rows(0, ATTACH_COLS).enumerate() {
+        line.push_str(row.trim_end());
+        if !screen.row_wrapped(i as u16) {
+            lines.push(std::mem::take(&mut line));
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    let lines = lines.iter().map(|l| l.trim_end().to_string()).collect();
+    (lines, rate)
+}
+
+// Reporting
+
+fn print_floods(floods: &[Outcome]) {
+    for o in floods {
+        if !o.samples.0.is_empty() {
+            let runs: Vec<String> = o.samples.0.iter().map(|v| format!("{v:.1}")).collect();
+            println!(
+                "    {:<11} median {:>6.1} MB/s   runs: {:<29}  received {:.1} MB",
+                o.system.name(),
+                o.samples.median(),
+                runs.join(" "),
+                o.received.median()
+            );
+        }
+        if let Some(e) = &o.error {
+            println!("    {:<11} failed: {e}", o.system.name());
+        }
+    }
+    let median = |s: System| find(floods, s).map(|o| o.samples.median());
+    if let Some(crew) = median(System::Crew) {
+        let ratio = |s: System| {
+            median(s)
+                .map(|v| format!("{:.2}", crew / v))
+                .unwrap_or_else(|| "-".to_string())
+        };
+        println!(
+            "    crew/tmux {}   crew/dtach {}   crew/direct {}   target: crew >= 60 MB/s and >= 4x tmux",
+            ratio(System::Tmux),
+            ratio(System::Dtach),
+            ratio(System::Direct)
+        );
+    }
+}
+
+/// A system's outcome if it has numbers.
+fn find(outcomes: &[Outcome], system: System) -> Option<&Outcome> {
+    outcomes
+        .iter()
+        .find(|o| o.system == system && !o.samples.0.is_empty())
+}
+
+fn print_screen_check(check: &ScreenCheck, crew_ran: bool) {
+    if check.runs == 0 {
+        if crew_ran {
+            println!("  screen exact: - (no crew flood finished)");
+        }
+        return;
+    }
+    match &check.mismatch {
+        None => println!(
+            "  screen exact: yes ({} of {} crew floods; the host's screen matched {:.0} ms after the client showed the end, at most)",
+            check.exact, check.runs, check.catch_up_ms
+        ),
+        Some(m) => println!(
+            "  screen exact: no ({} of {} crew floods exact; after {} s, first differing {m})",
+            check.exact,
+            check.runs,
+            SCREEN_DEADLINE.as_secs()
+        ),
+    }
+}
+
+fn print_keys_line(o: &Outcome) {
+    if o.ok() {
+        println!(
+            "    {:<11} p50 {:>6.0} µs   p99 {:>6.0} µs   max {:>7.0} µs",
+            o.system.name(),
+            o.samples.percentile(50.0),
+            o.samples.percentile(99.0),
+            o.samples.sorted().last().copied().unwrap_or(f64::NAN)
+        );
+    } else {
+        println!(
+            "    {:<11} failed: {}",
+            o.system.name(),
+            o.error.as_deref().unwrap_or("no samples")
+        );
+    }
+}
+
+fn print_keys_target(keys: &[Outcome]) {
+    if let (Some(crew), Some(dtach)) = (find(keys, System::Crew), find(keys, System::Dtach)) {
+        let (c50, c99) = (crew.samples.percentile(50.0), crew.samples.percentile(99.0));
+        let (d50, d99) = (
+            dtach.samples.percentile(50.0),
+            dtach.samples.percentile(99.0),
+        );
+        println!(
+            "    crew/dtach p50 {:.2}, p99 {:.2}   target: crew <= dtach",
+            c50 / d50,
+            c99 / d99
+        );
+    }
+}
+
+/// The summary's rows: crew against tmux, the targets as the section states them.
+fn attach_rows(floods: &[Outcome], keys: &[Outcome], check: &ScreenCheck) -> Vec<Row> {
+    let value = |outcomes: &[Outcome], s: System, f: &dyn Fn(&Samples) -> f64| {
+        find(outcomes, s).map(|o| f(&o.samples))
+    };
+    let shown = |v: Option<f64>, unit: &str, digits: usize| {
+        v.map(|v| format!("{v:.digits$} {unit}"))
+            .unwrap_or_else(|| "failed".to_string())
+    };
+    let mut rows = Vec::new();
+    let median = |s: &Samples| s.median();
+    let (crew, tmux) = (
+        value(floods, System::Crew, &median),
+        value(floods, System::Tmux, &median),
+    );
+    rows.push(Row {
+        name: "attach flood (median)".to_string(),
+        crew: shown(crew, "MB/s", 1),
+        tmux: shown(tmux, "MB/s", 1),
+        ratio: crew.zip(tmux).map(|(c, t)| c / t),
+        met: Some(
+            crew.zip(tmux)
+                .is_some_and(|(c, t)| c >= 60.0 && c >= 4.0 * t),
+        ),
+    });
+    for p in [50.0, 99.0] {
+        let pct = move |s: &Samples| s.percentile(p);
+        let (crew, tmux, dtach) = (
+            value(keys, System::Crew, &pct),
+            value(keys, System::Tmux, &pct),
+            value(keys, System::Dtach, &pct),
+        );
+        rows.push(Row {
+            name: format!("keystroke p{p:.0} (vs dtach {})", shown(dtach, "µs", 0)),
+            crew: shown(crew, "µs", 0),
+            tmux: shown(tmux, "µs", 0),
+            ratio: crew.zip(tmux).map(|(c, t)| c / t),
+            met: dtach.map(|d| crew.is_some_and(|c| c <= d)),
+        });
+    }
+    if check.runs > 0 {
+        rows.push(Row {
+            name: "screen exact after flood".to_string(),
+            crew: format!("{} of {}", check.exact, check.runs),
+            tmux: "-".to_string(),
+            ratio: None,
+            met: Some(check.exact == check.runs),
+        });
+    }
+    rows
 }
