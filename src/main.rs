@@ -61,13 +61,13 @@ pub struct DispatchArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Attach this terminal to a session (detach with ctrl-\\).
+    /// Attach this terminal to a session (detach with ctrl-\).
     Attach(attach::AttachArgs),
     /// Dispatch a session and attach to it; detaching leaves it running.
     New {
         #[command(flatten)]
         dispatch: DispatchArgs,
-        /// The detach key, e.g. ctrl-\\ (the default), ctrl-] or ctrl-a.
+        /// The detach key, e.g. ctrl-\ (the default), ctrl-] or ctrl-a.
         #[arg(long, value_name = "KEY")]
         detach_key: Option<String>,
         /// The prompt (or, for the shell profile, the command); none starts it interactively.

@@ -9,6 +9,12 @@ use serde::Serialize;
 
 use crate::protocol::{frame, Decoder, Frame, FrameError, Kind};
 
+thread_local! {
+    /// One read buffer per thread (each loop is one thread), instead of 64 KiB zeroed on
+    /// the stack for every read.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 * 1024]);
+}
+
 pub struct Conn {
     pub stream: mio::net::UnixStream,
     decoder: Decoder,
@@ -73,10 +79,13 @@ impl Conn {
     /// Reads at most about `limit` bytes into the decoder. Returns whether the socket may
     /// hold more (the limit was reached before it would block).
     pub fn fill_some(&mut self, limit: usize) -> Result<bool, ConnError> {
-        let mut buf = [0u8; 64 * 1024];
+        READ_BUF.with_borrow_mut(|buf| self.fill_from(buf, limit))
+    }
+
+    fn fill_from(&mut self, buf: &mut [u8], limit: usize) -> Result<bool, ConnError> {
         let mut total = 0;
         while total < limit {
-            match self.stream.read(&mut buf) {
+            match self.stream.read(buf) {
                 Ok(0) => {
                     self.eof = true;
                     return Ok(false);
@@ -84,6 +93,10 @@ impl Conn {
                 Ok(n) => {
                     self.decoder.push(&buf[..n]);
                     total += n;
+                    // A short read emptied the socket; new data brings a new event.
+                    if n < buf.len() {
+                        return Ok(false);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

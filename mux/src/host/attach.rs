@@ -178,12 +178,20 @@ impl Host {
             if t.resync {
                 continue;
             }
+            // Write now, as dtach would: the queue only holds what the socket would not take.
+            // A broken connection is noticed and dropped at the end of the turn.
+            if c.conn.queued() > 0 && !c.conn.blocked {
+                let _ = c.conn.flush();
+            }
             if c.conn.queued() + bytes.len() > t.queue_limit() {
                 c.conn.drop_unsent();
                 t.resync = true;
                 continue;
             }
             c.conn.send_data(bytes);
+            if !c.conn.blocked {
+                let _ = c.conn.flush();
+            }
         }
     }
 

@@ -35,17 +35,21 @@ const SIGNALS: Token = Token(2);
 const FIRST_CLIENT: usize = 16;
 
 /// One read from the PTY (a PTY rarely holds more than a few KiB at once).
-const READ_CHUNK: usize = 16 * 1024;
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Most PTY output handled in one loop turn, so one flood cannot starve the sockets.
 const READ_BUDGET: usize = 1 << 20;
 
-/// Output is parsed once the PTY has been quiet this long, so a flood is forwarded at the
-/// speed of the PTY and parsed after it (the parser is the slowest part).
+/// Output is parsed once the PTY has been quiet this long (a poll that waited this long saw
+/// nothing), so a flood is forwarded at the speed of the PTY and parsed after it (the parser
+/// is the slowest part).
 const QUIET: Duration = Duration::from_millis(1);
 
-/// Output parsed per loop turn while catching up, so the loop stays responsive.
-const PARSE_SLICE: usize = 256 * 1024;
+/// Output parsed per quiet loop turn while catching up, so the loop stays responsive.
+const PARSE_SLICE: usize = 128 * 1024;
+
+/// Output handed to the disk thread at once, unless the PTY goes quiet first.
+const TRANSCRIPT_BATCH: usize = 64 * 1024;
 
 /// Unparsed output kept at most; past it the parser keeps pace with the PTY.
 const BACKLOG_MAX: usize = 64 << 20;
@@ -105,6 +109,10 @@ pub struct Host {
     pending: VecDeque<u8>,
     /// Output read this loop turn.
     read_this_turn: usize,
+    /// The PTY read buffer, allocated once.
+    read_buf: Vec<u8>,
+    /// The last poll waited and nothing happened: time to parse.
+    quiet: bool,
     /// Output for the transcript, handed to the disk thread once a turn.
     transcript: Vec<u8>,
     attached_count: usize,
@@ -258,6 +266,8 @@ impl Host {
             pty_pending: false,
             pending: VecDeque::new(),
             read_this_turn: 0,
+            read_buf: vec![0; READ_CHUNK],
+            quiet: false,
             transcript: Vec::new(),
             attached_count: 0,
             active_counter: 0,
@@ -353,6 +363,9 @@ impl Host {
             if self.pty_pending {
                 self.read_pty();
             }
+            // Only a poll that timed out means the PTY was quiet: a gap in reading can be
+            // this process not being scheduled while the agent still writes.
+            self.quiet = events.is_empty() && self.read_this_turn == 0;
             self.parse_some();
             self.on_timers();
             self.after_turn();
@@ -365,8 +378,8 @@ impl Host {
             return Some(Duration::ZERO);
         }
         if !self.pending.is_empty() {
-            // Parse once the PTY has been quiet a moment (or now, when it has been).
-            return Some(QUIET.saturating_sub(self.last_output.elapsed()));
+            // Wait a moment for more output before parsing; keep parsing once quiet.
+            return Some(if self.quiet { Duration::ZERO } else { QUIET });
         }
         let now = Instant::now();
         let mut next: Option<Instant> = None;
@@ -385,7 +398,7 @@ impl Host {
 
     fn read_pty(&mut self) {
         self.pty_pending = false;
-        let mut buf = [0u8; READ_CHUNK];
+        let mut buf = std::mem::take(&mut self.read_buf);
         let mut total = 0;
         let mut closed = false;
         while let Some(agent) = self.agent.as_mut() {
@@ -400,7 +413,13 @@ impl Host {
                 self.pty_pending = true;
                 break;
             }
+            // A short read emptied the PTY; more output brings a new event. This saves a
+            // read that would only say "would block" on every keystroke's echo.
+            if n < buf.len() {
+                break;
+            }
         }
+        self.read_buf = buf;
         if closed {
             self.reap();
         }
@@ -425,8 +444,7 @@ impl Host {
         if self.pending.is_empty() {
             return;
         }
-        let quiet = self.last_output.elapsed() >= QUIET;
-        let mut limit = if quiet { PARSE_SLICE } else { 0 };
+        let mut limit = if self.quiet { PARSE_SLICE } else { 0 };
         if self.resync_wanted() {
             limit = limit.max(self.read_this_turn + PARSE_SLICE);
         }
@@ -620,7 +638,11 @@ impl Host {
     /// End of a loop turn: hand output to the disk, persist and announce state changes,
     /// feed followers, flush.
     fn after_turn(&mut self) {
-        if !self.transcript.is_empty() {
+        // The disk thread is woken once output pauses or a good amount waits, not for every
+        // echoed key: waking it costs the echo's round trip a context switch.
+        if self.transcript.len() >= TRANSCRIPT_BATCH
+            || (!self.transcript.is_empty() && (self.quiet || self.pending.is_empty()))
+        {
             self.disk.append(std::mem::take(&mut self.transcript));
         }
         if self.dirty {

@@ -85,6 +85,7 @@ pub fn run(opts: &Options<'_>) -> Result<Outcome, String> {
         out: Vec::new(),
         out_sent: 0,
         socket_ready: true,
+        stdin_ready: true,
         stdout_blocked: false,
         alternate: false,
         rows,
@@ -108,6 +109,7 @@ struct Attach {
     out_sent: usize,
     /// The socket may have more to read (edge-triggered: read until it would block).
     socket_ready: bool,
+    stdin_ready: bool,
     stdout_blocked: bool,
     /// Whether the session's output left the terminal on the alternate screen.
     alternate: bool,
@@ -144,6 +146,7 @@ impl Attach {
             for event in events.iter() {
                 match event.token() {
                     SOCKET => self.socket_ready = true,
+                    STDIN => self.stdin_ready = true,
                     STDOUT => self.stdout_blocked = false,
                     SIGNALS => {
                         for sig in signals.pending() {
@@ -160,9 +163,11 @@ impl Attach {
                     _ => {}
                 }
             }
-            // stdin is read whatever the event: a key held back may be due.
-            if let Some(outcome) = self.read_keys() {
-                return outcome;
+            // stdin is read when it has something, or when a key held back may be due.
+            if self.stdin_ready || self.held_at.is_some() || self.keys.holding() {
+                if let Some(outcome) = self.read_keys() {
+                    return outcome;
+                }
             }
             if let Some(until) = self.recap_until {
                 if Instant::now() >= until {
@@ -197,11 +202,15 @@ impl Attach {
     fn read_keys(&mut self) -> Option<Outcome> {
         let mut buf = [0u8; 4096];
         let mut actions = Vec::new();
-        loop {
+        while self.stdin_ready {
             match read_fd(0, &mut buf) {
                 Ok(0) => return Some(Outcome::Lost("the terminal closed".into())),
-                Ok(n) => actions.extend(self.keys.feed(&buf[..n])),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Ok(n) => {
+                    actions.extend(self.keys.feed(&buf[..n]));
+                    // A short read emptied the terminal; more keys bring a new event.
+                    self.stdin_ready = n == buf.len();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.stdin_ready = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Some(Outcome::Lost(format!("cannot read the terminal: {e}"))),
             }
