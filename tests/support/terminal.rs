@@ -286,8 +286,20 @@ impl Terminal {
     /// Fails unless the terminal is back as the program found it: cooked mode, main screen,
     /// cursor shown, no bracketed paste or application cursor keys left on.
     pub fn assert_restored(&self) {
+        // The reader thread may still be taking the client's last bytes off the PTY.
+        within(DEADLINE, || self.restore_problems().is_empty());
+        let problems = self.restore_problems();
+        assert!(
+            problems.is_empty(),
+            "the terminal was not restored: {}; it shows:\n{}",
+            problems.join(", "),
+            frame(&self.screen())
+        );
+    }
+
+    fn restore_problems(&self) -> Vec<&'static str> {
         let s = self.screen();
-        let problems: Vec<&str> = [
+        [
             (!self.cooked_mode(), "not in cooked mode"),
             (s.alternate_screen(), "still on the alternate screen"),
             (s.hide_cursor(), "the cursor is hidden"),
@@ -296,13 +308,7 @@ impl Terminal {
         ]
         .into_iter()
         .filter_map(|(bad, what)| bad.then_some(what))
-        .collect();
-        assert!(
-            problems.is_empty(),
-            "the terminal was not restored: {}; it shows:\n{}",
-            problems.join(", "),
-            frame(&s)
-        );
+        .collect()
     }
 }
 

@@ -77,6 +77,9 @@ pub fn run(opts: &Options<'_>) -> Result<Outcome, String> {
     )
     .map_err(|e| e.to_string())?;
     conn.send(&HostRequest::Attach { rows, cols });
+    // Watch signals before raw mode, so none can end us with the terminal left raw.
+    let signals = Signals::new([SIGWINCH, SIGTERM, SIGHUP, SIGINT, SIGQUIT])
+        .map_err(|e| format!("cannot watch signals: {e}"))?;
     let _raw = Raw::enter().map_err(|e| format!("cannot put the terminal in raw mode: {e}"))?;
     let mut attach = Attach {
         poll,
@@ -93,7 +96,7 @@ pub fn run(opts: &Options<'_>) -> Result<Outcome, String> {
         greeted: false,
         held_at: None,
     };
-    let outcome = attach.serve();
+    let outcome = attach.serve(signals);
     attach.leave();
     Ok(outcome)
 }
@@ -122,11 +125,7 @@ struct Attach {
 }
 
 impl Attach {
-    fn serve(&mut self) -> Outcome {
-        let mut signals = match Signals::new([SIGWINCH, SIGTERM, SIGHUP, SIGINT, SIGQUIT]) {
-            Ok(s) => s,
-            Err(e) => return Outcome::Lost(format!("cannot watch signals: {e}")),
-        };
+    fn serve(&mut self, mut signals: Signals) -> Outcome {
         let registry = self.poll.registry();
         let setup = registry
             .register(&mut signals, SIGNALS, Interest::READABLE)
