@@ -93,10 +93,6 @@ impl Conn {
                 Ok(n) => {
                     self.decoder.push(&buf[..n]);
                     total += n;
-                    // A short read emptied the socket; new data brings a new event.
-                    if n < buf.len() {
-                        return Ok(false);
-                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -15,9 +15,6 @@ use crate::protocol::{Change, Process, Recap, Reply, State};
 /// A client that made no progress for this long with output queued is disconnected.
 pub(super) const STALL_LIMIT: Duration = Duration::from_secs(600);
 
-/// Unparsed output small enough to send raw after a snapshot instead of parsing it first.
-const SNAPSHOT_TAIL: usize = 256 * 1024;
-
 /// State changes remembered for the recap.
 const CHANGES_KEPT: usize = 32;
 
@@ -34,6 +31,9 @@ pub(super) struct Terminal {
     pub active: u64,
     /// Waiting for a fresh snapshot (just attached, or its backlog was dropped).
     pub resync: bool,
+    /// After a snapshot of the screen as parsed so far: the output offset it is being
+    /// replayed from, until it is live again.
+    pub replay: Option<u64>,
     /// When the client last took bytes off its queue.
     pub progress_at: Instant,
 }
@@ -77,6 +77,7 @@ impl Host {
             cols: cols.max(10),
             active: self.active_counter,
             resync: true,
+            replay: None,
             progress_at: Instant::now(),
         };
         let recap = self.recap();
@@ -175,7 +176,7 @@ impl Host {
             let Role::Attached(t) = &mut c.role else {
                 continue;
             };
-            if t.resync {
+            if t.resync || t.replay.is_some() {
                 continue;
             }
             // Write now, as dtach would: the queue only holds what the socket would not take.
@@ -195,14 +196,8 @@ impl Host {
         }
     }
 
-    /// Whether a client can take a snapshot now (the parser then must catch up). One that
-    /// is stopped or slow waits until its socket drains; until then nothing is parsed early.
-    pub(super) fn resync_wanted(&self) -> bool {
-        self.clients.values().any(ready_for_snapshot)
-    }
-
-    /// Sends a waiting client its snapshot once it can take data again and the unparsed
-    /// output is small enough to follow the snapshot raw.
+    /// Sends a waiting client its snapshot once it can take data again (a stopped one
+    /// waits), and feeds replaying clients the output that followed their snapshot.
     pub(super) fn resync_clients(&mut self) {
         if self.attached_count == 0 {
             return;
@@ -216,14 +211,18 @@ impl Host {
         for token in ready {
             self.try_resync(token);
         }
+        for c in self.clients.values_mut() {
+            if let Role::Attached(t) = &mut c.role {
+                feed_replay(t, &mut c.conn, &self.backlog);
+            }
+        }
+        self.trim_backlog();
     }
 
+    /// Repaints a client from the screen as parsed so far; the output after that point is
+    /// replayed to it from the backlog, so this never waits for the parser.
     fn try_resync(&mut self, token: Token) {
-        if self.pending.len() > SNAPSHOT_TAIL {
-            return;
-        }
         let snapshot = self.snapshot();
-        let (front, back) = self.pending.as_slices();
         let Some(c) = self.clients.get_mut(&token) else {
             return;
         };
@@ -231,13 +230,32 @@ impl Host {
             return;
         };
         t.resync = false;
-        for part in [snapshot.as_bytes(), front, back] {
-            for chunk in part.chunks(crate::protocol::MAX_PAYLOAD) {
-                if !chunk.is_empty() {
-                    c.conn.send_data(chunk);
+        t.replay = Some(self.backlog.parsed);
+        for chunk in snapshot.as_bytes().chunks(crate::protocol::MAX_PAYLOAD) {
+            c.conn.send_data(chunk);
+        }
+        feed_replay(t, &mut c.conn, &self.backlog);
+    }
+
+    /// Drops output nobody needs any more: parsed, and replayed to every client. A client
+    /// replaying so slowly that it holds more than `BACKLOG_MAX` goes back to waiting.
+    pub(super) fn trim_backlog(&mut self) {
+        let limit = super::BACKLOG_MAX as u64;
+        let end = self.backlog.end();
+        let mut keep = end;
+        for c in self.clients.values_mut() {
+            if let Role::Attached(t) = &mut c.role {
+                if let Some(pos) = t.replay {
+                    if end - pos > limit {
+                        t.replay = None;
+                        t.resync = true;
+                    } else {
+                        keep = keep.min(pos);
+                    }
                 }
             }
         }
+        self.backlog.trim(keep);
     }
 
     /// Bytes that turn any terminal into a copy of the (parsed) screen: the alternate screen
@@ -445,6 +463,27 @@ impl Host {
             question,
             prs,
         })
+    }
+}
+
+/// Queues backlog for a replaying client while its queue has room; it is live once it has
+/// everything.
+fn feed_replay(t: &mut Terminal, conn: &mut crate::conn::Conn, backlog: &super::Backlog) {
+    let room = t.queue_limit() / 2;
+    while let Some(pos) = t.replay {
+        if conn.queued() >= room {
+            break;
+        }
+        let chunk = backlog.slice_from(pos, 64 * 1024);
+        if chunk.is_empty() {
+            t.replay = None;
+            break;
+        }
+        conn.send_data(chunk);
+        t.replay = Some(pos + chunk.len() as u64);
+        if !conn.blocked {
+            let _ = conn.flush();
+        }
     }
 }
 

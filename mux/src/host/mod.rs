@@ -5,11 +5,14 @@
 
 mod agent;
 mod attach;
+mod backlog;
 mod disk;
 mod requests;
 mod state;
 
 use std::collections::{HashMap, VecDeque};
+
+use backlog::Backlog;
 use std::io;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -105,8 +108,8 @@ pub struct Host {
     stopping: Option<Stopping>,
     /// PTY output left unread because the turn's budget ran out.
     pty_pending: bool,
-    /// Output read but not yet parsed (see `QUIET`).
-    pending: VecDeque<u8>,
+    /// Output read but not yet parsed (see `QUIET`) or not yet replayed to a client.
+    backlog: Backlog,
     /// Output read this loop turn.
     read_this_turn: usize,
     /// The PTY read buffer, allocated once.
@@ -264,7 +267,7 @@ impl Host {
             input_since_report: false,
             stopping: None,
             pty_pending: false,
-            pending: VecDeque::new(),
+            backlog: Backlog::default(),
             read_this_turn: 0,
             read_buf: vec![0; READ_CHUNK],
             quiet: false,
@@ -377,7 +380,7 @@ impl Host {
         if self.pty_pending {
             return Some(Duration::ZERO);
         }
-        if !self.pending.is_empty() {
+        if self.backlog.unparsed() > 0 {
             // Wait a moment for more output before parsing; keep parsing once quiet.
             return Some(if self.quiet { Duration::ZERO } else { QUIET });
         }
@@ -413,11 +416,6 @@ impl Host {
                 self.pty_pending = true;
                 break;
             }
-            // A short read emptied the PTY; more output brings a new event. This saves a
-            // read that would only say "would block" on every keystroke's echo.
-            if n < buf.len() {
-                break;
-            }
         }
         self.read_buf = buf;
         if closed {
@@ -432,7 +430,7 @@ impl Host {
             self.forward(bytes);
         }
         self.transcript.extend_from_slice(bytes);
-        self.pending.extend(bytes);
+        self.backlog.push(bytes);
         self.read_this_turn += bytes.len();
         self.last_output = Instant::now();
         self.on_activity();
@@ -441,15 +439,12 @@ impl Host {
     /// Parses some of the pending output: a slice once the PTY has been quiet for `QUIET`,
     /// as much as keeps the backlog bounded, and more while a client waits for a snapshot.
     fn parse_some(&mut self) {
-        if self.pending.is_empty() {
+        let unparsed = self.backlog.unparsed();
+        if unparsed == 0 {
             return;
         }
-        let mut limit = if self.quiet { PARSE_SLICE } else { 0 };
-        if self.resync_wanted() {
-            limit = limit.max(self.read_this_turn + PARSE_SLICE);
-        }
-        limit = limit.max(self.pending.len().saturating_sub(BACKLOG_MAX));
-        self.parse_pending(limit);
+        let limit = if self.quiet { PARSE_SLICE } else { 0 };
+        self.parse_pending(limit.max(unparsed.saturating_sub(BACKLOG_MAX)));
     }
 
     /// Parses everything read so far.
@@ -459,29 +454,26 @@ impl Host {
 
     /// Catches up before answering about the screen, unless a flood left too much to parse.
     fn settle(&mut self) {
-        if self.pending.len() <= SETTLE_MAX {
+        if self.backlog.unparsed() <= SETTLE_MAX {
             self.catch_up();
         }
     }
 
     fn parse_pending(&mut self, limit: usize) {
-        let big = self.pending.len() > SETTLE_MAX;
-        let mut left = limit.min(self.pending.len());
+        let mut left = limit.min(self.backlog.unparsed());
         while left > 0 {
-            let (front, _) = self.pending.as_slices();
-            let n = front.len().min(left).min(READ_CHUNK * 4);
-            self.screen.process(&front[..n]);
-            self.pending.drain(..n);
+            let chunk = self
+                .backlog
+                .slice_from(self.backlog.parsed, left.min(READ_CHUNK));
+            self.screen.process(chunk);
+            let n = chunk.len();
+            self.backlog.parsed += n as u64;
             left -= n;
             for signal in self.screen.take_signals() {
                 self.on_signal_from_output(signal);
             }
         }
-        if big && self.pending.is_empty() {
-            // A flood is parsed: give its buffers back.
-            self.pending.shrink_to(READ_CHUNK);
-            release_memory();
-        }
+        self.trim_backlog();
     }
 
     fn flush_input(&mut self) {
@@ -641,7 +633,7 @@ impl Host {
         // The disk thread is woken once output pauses or a good amount waits, not for every
         // echoed key: waking it costs the echo's round trip a context switch.
         if self.transcript.len() >= TRANSCRIPT_BATCH
-            || (!self.transcript.is_empty() && (self.quiet || self.pending.is_empty()))
+            || (!self.transcript.is_empty() && (self.quiet || self.backlog.unparsed() == 0))
         {
             self.disk.append(std::mem::take(&mut self.transcript));
         }
