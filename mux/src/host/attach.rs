@@ -170,8 +170,9 @@ impl Host {
     }
 
     /// Raw output to every live attached client, before the parser sees it. A client whose
-    /// queue would pass its limit loses the queue and waits for a fresh snapshot.
-    pub(super) fn forward(&mut self, bytes: &[u8]) {
+    /// queue is full stops taking live output and is fed from the backlog at its own pace,
+    /// from `at` (the offset of `bytes`); nothing is lost or sent twice.
+    pub(super) fn forward(&mut self, bytes: &[u8], at: u64) {
         for c in self.clients.values_mut() {
             let Role::Attached(t) = &mut c.role else {
                 continue;
@@ -185,8 +186,7 @@ impl Host {
                 let _ = c.conn.flush();
             }
             if c.conn.queued() + bytes.len() > t.queue_limit() {
-                c.conn.drop_unsent();
-                t.resync = true;
+                t.replay = Some(at);
                 continue;
             }
             c.conn.send_data(bytes);
@@ -238,7 +238,8 @@ impl Host {
     }
 
     /// Drops output nobody needs any more: parsed, and replayed to every client. A client
-    /// replaying so slowly that it holds more than `BACKLOG_MAX` goes back to waiting.
+    /// so far behind that it holds more than `BACKLOG_MAX` loses its queue and waits for a
+    /// fresh snapshot once it drains.
     pub(super) fn trim_backlog(&mut self) {
         let limit = super::BACKLOG_MAX as u64;
         let end = self.backlog.end();
@@ -249,6 +250,7 @@ impl Host {
                     if end - pos > limit {
                         t.replay = None;
                         t.resync = true;
+                        c.conn.drop_unsent();
                     } else {
                         keep = keep.min(pos);
                     }

@@ -427,7 +427,7 @@ impl Host {
     /// parser gets it once the PTY is quiet (`parse_some`).
     fn on_output(&mut self, bytes: &[u8]) {
         if self.attached_count > 0 {
-            self.forward(bytes);
+            self.forward(bytes, self.backlog.end());
         }
         self.transcript.extend_from_slice(bytes);
         self.backlog.push(bytes);
