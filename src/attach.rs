@@ -78,10 +78,7 @@ pub fn attach(home: &Home, session: Session, detach_key: u8) -> Result<(), Strin
 /// A session that cannot run again by itself: its final screen, how it ended, and how to
 /// start it again.
 fn show_ended(home: &Home, session: &Session) -> Result<(), String> {
-    let screen = match connect::host_screen(home, session, false) {
-        Some(t) => t,
-        None => connect::saved_screen(home, session, false)?,
-    };
+    let screen = connect::screen(home, session, false)?;
     print!("{screen}");
     println!("[{} {}]", sanitize(&session.name), how_it_ended(session));
     println!("{}", run_again_hint(session));

@@ -24,7 +24,7 @@ pub fn dispatch(
         None => std::env::current_dir()
             .map_err(|e| format!("cannot read the current directory: {e}"))?,
     };
-    let (rows, cols) = connect::terminal_size();
+    let (rows, cols) = term::attach::terminal_size().unwrap_or((24, 80));
     let request = SupervisorRequest::Dispatch(Dispatch {
         prompt: prompt.filter(|p| !p.trim().is_empty()),
         name: args.name.clone(),

@@ -126,6 +126,14 @@ pub fn host_screen(home: &Home, session: &Session, history: bool) -> Option<Stri
     }
 }
 
+/// The session's screen from its host, else the one it left behind.
+pub fn screen(home: &Home, session: &Session, history: bool) -> Result<String, String> {
+    match host_screen(home, session, history) {
+        Some(t) => Ok(t),
+        None => saved_screen(home, session, history),
+    }
+}
+
 /// The screen a session left behind: `screen.txt` if it is current, else rebuilt from the
 /// transcript (a host that was killed never wrote one).
 pub fn saved_screen(home: &Home, session: &Session, history: bool) -> Result<String, String> {
@@ -156,18 +164,4 @@ pub fn environment() -> Vec<(String, String)> {
     std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect()
-}
-
-/// The size of the terminal on stdout, else 24x80.
-pub fn terminal_size() -> (u16, u16) {
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    for fd in [1, 0, 2] {
-        if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0
-            && ws.ws_row > 0
-            && ws.ws_col > 0
-        {
-            return (ws.ws_row, ws.ws_col);
-        }
-    }
-    (24, 80)
 }

@@ -36,10 +36,7 @@ pub fn run(home: &Home, args: &LogsArgs) -> Result<(), String> {
 }
 
 fn rendered(home: &Home, session: &Session, lines: Option<usize>) -> Result<(), String> {
-    let text = match connect::host_screen(home, session, true) {
-        Some(t) => t,
-        None => connect::saved_screen(home, session, true)?,
-    };
+    let text = connect::screen(home, session, true)?;
     print_tail(text.lines(), lines);
     Ok(())
 }

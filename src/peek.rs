@@ -11,10 +11,7 @@ pub fn run(home: &Home, query: &str) -> Result<(), String> {
     let session = connect::find(home, query)?;
     // The host's word is newer than its state file.
     let session = connect::live_session(home, &session).unwrap_or(session);
-    let screen = match connect::host_screen(home, &session, false) {
-        Some(t) => t,
-        None => connect::saved_screen(home, &session, false)?,
-    };
+    let screen = connect::screen(home, &session, false)?;
     print!("{screen}");
     if session.state == State::NeedsInput {
         if let Some(q) = &session.question {

@@ -252,6 +252,26 @@ fn a_custom_detach_key() {
     still_running(&crew, &id);
 }
 
+#[test]
+fn the_detach_key_comes_from_config_and_a_bad_one_is_refused() {
+    let crew = Crew::new();
+    std::fs::write(crew.home.join("config.toml"), "detach_key = \"ctrl-]\"\n").unwrap();
+    let (id, name) = start_fullscreen(&crew);
+    let err = crew.fails(&["attach", "--detach-key", "alt-x", &id]);
+    assert!(err.contains("alt-x"), "{err}");
+    let mut term = Terminal::attach(&crew, &id, 24, 80);
+    term.wait_text("size: 24x80");
+    term.send(CTRL_BACKSLASH);
+    wait_line(&term, "typed: ^\\");
+    assert!(
+        term.running(),
+        "Ctrl+\\ detached with detach_key = ctrl-] in config"
+    );
+    term.send(b"\x1d");
+    expect_detached(&mut term, &name);
+    still_running(&crew, &id);
+}
+
 /// Waits until the terminal's cursor is right after a `> ` prompt with nothing typed.
 fn wait_empty_prompt(term: &Terminal) {
     term.wait_for("an empty `> ` prompt", |s| {

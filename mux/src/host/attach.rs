@@ -22,6 +22,18 @@ const CHANGES_KEPT: usize = 32;
 /// `state_formatted`, which sets the rest.
 const RESET_MODES: &str = "\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l\x1b[r";
 
+/// How an attached terminal gets output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Feed {
+    /// Every byte as it is read.
+    Live,
+    /// Its queue was full, or it was just repainted: fed from the backlog from this output
+    /// offset, at its own pace, until it has caught up.
+    Replay(u64),
+    /// Waiting for a fresh snapshot (just attached, or too far behind to replay).
+    Snapshot,
+}
+
 /// One attached terminal.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) struct Terminal {
@@ -29,11 +41,8 @@ pub(super) struct Terminal {
     pub cols: u16,
     /// Higher is more recent: the most recently active terminal sets the PTY size.
     pub active: u64,
-    /// Waiting for a fresh snapshot (just attached, or its backlog was dropped).
-    pub resync: bool,
-    /// After a snapshot of the screen as parsed so far: the output offset it is being
-    /// replayed from, until it is live again.
-    pub replay: Option<u64>,
+    /// How output reaches it.
+    pub feed: Feed,
     /// When the client last took bytes off its queue.
     pub progress_at: Instant,
 }
@@ -62,13 +71,7 @@ pub(super) struct Event {
 
 impl Host {
     pub(super) fn attach(&mut self, token: Token, rows: u16, cols: u16) {
-        if self.agent.is_none() {
-            self.reply(
-                token,
-                &Reply::Error {
-                    message: "the session's agent has exited".into(),
-                },
-            );
+        if !self.agent_running(token) {
             return;
         }
         self.active_counter += 1;
@@ -76,8 +79,7 @@ impl Host {
             rows: rows.max(2),
             cols: cols.max(10),
             active: self.active_counter,
-            resync: true,
-            replay: None,
+            feed: Feed::Snapshot,
             progress_at: Instant::now(),
         };
         let recap = self.recap();
@@ -177,7 +179,7 @@ impl Host {
             let Role::Attached(t) = &mut c.role else {
                 continue;
             };
-            if t.resync || t.replay.is_some() {
+            if t.feed != Feed::Live {
                 continue;
             }
             // Write now, as dtach would: the queue only holds what the socket would not take.
@@ -186,7 +188,7 @@ impl Host {
                 let _ = c.conn.flush();
             }
             if c.conn.queued() + bytes.len() > t.queue_limit() {
-                t.replay = Some(at);
+                t.feed = Feed::Replay(at);
                 continue;
             }
             c.conn.send_data(bytes);
@@ -229,8 +231,7 @@ impl Host {
         let Role::Attached(t) = &mut c.role else {
             return;
         };
-        t.resync = false;
-        t.replay = Some(self.backlog.parsed);
+        t.feed = Feed::Replay(self.backlog.parsed);
         for chunk in snapshot.as_bytes().chunks(crate::protocol::MAX_PAYLOAD) {
             c.conn.send_data(chunk);
         }
@@ -246,10 +247,9 @@ impl Host {
         let mut keep = end;
         for c in self.clients.values_mut() {
             if let Role::Attached(t) = &mut c.role {
-                if let Some(pos) = t.replay {
+                if let Feed::Replay(pos) = t.feed {
                     if end - pos > limit {
-                        t.replay = None;
-                        t.resync = true;
+                        t.feed = Feed::Snapshot;
                         c.conn.drop_unsent();
                     } else {
                         keep = keep.min(pos);
@@ -472,17 +472,17 @@ impl Host {
 /// everything.
 fn feed_replay(t: &mut Terminal, conn: &mut crate::conn::Conn, backlog: &super::Backlog) {
     let room = t.queue_limit() / 2;
-    while let Some(pos) = t.replay {
+    while let Feed::Replay(pos) = t.feed {
         if conn.queued() >= room {
             break;
         }
         let chunk = backlog.slice_from(pos, 64 * 1024);
         if chunk.is_empty() {
-            t.replay = None;
+            t.feed = Feed::Live;
             break;
         }
         conn.send_data(chunk);
-        t.replay = Some(pos + chunk.len() as u64);
+        t.feed = Feed::Replay(pos + chunk.len() as u64);
         if !conn.blocked {
             let _ = conn.flush();
         }
@@ -490,7 +490,9 @@ fn feed_replay(t: &mut Terminal, conn: &mut crate::conn::Conn, backlog: &super::
 }
 
 fn ready_for_snapshot(c: &super::Client) -> bool {
-    matches!(c.role, Role::Attached(t) if t.resync) && c.conn.queued() == 0 && !c.conn.blocked
+    matches!(c.role, Role::Attached(t) if t.feed == Feed::Snapshot)
+        && c.conn.queued() == 0
+        && !c.conn.blocked
 }
 
 /// `/bg` or `/bg text` (what follows is sent); anything else is `None`.

@@ -604,6 +604,20 @@ impl Host {
         }
     }
 
+    /// Answers a client with an error.
+    fn fail(&mut self, token: Token, message: impl Into<String>) {
+        let message = message.into();
+        self.reply(token, &Reply::Error { message });
+    }
+
+    /// Whether the agent runs; if not, the client is told so.
+    fn agent_running(&mut self, token: Token) -> bool {
+        if self.agent.is_none() {
+            self.fail(token, "the session's agent has exited");
+        }
+        self.agent.is_some()
+    }
+
     fn on_timers(&mut self) {
         let now = Instant::now();
         for token in self.check_stalls(now) {

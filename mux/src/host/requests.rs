@@ -44,11 +44,9 @@ impl Host {
 
     fn watch(&mut self, token: Token, version: u32) {
         if !version_supported(version) {
-            self.reply(
+            self.fail(
                 token,
-                &Reply::Error {
-                    message: format!("protocol {version} not supported (host speaks {VERSION})"),
-                },
+                format!("protocol {version} not supported (host speaks {VERSION})"),
             );
             return;
         }
@@ -88,13 +86,7 @@ impl Host {
     }
 
     fn input(&mut self, token: Token, text: &str, enter: bool) {
-        if self.agent.is_none() {
-            self.reply(
-                token,
-                &Reply::Error {
-                    message: "the session's agent has exited".into(),
-                },
-            );
+        if !self.agent_running(token) {
             return;
         }
         self.settle();
@@ -120,32 +112,18 @@ impl Host {
 
     fn report(&mut self, token: Token, state: &str, message: Option<String>) {
         let Some(state) = State::parse(state) else {
-            self.reply(
+            self.fail(
                 token,
-                &Reply::Error {
-                    message: format!(
-                        "'{state}' is not a state (working, needs_input, idle, completed, failed)"
-                    ),
-                },
+                format!("'{state}' is not a state (working, needs_input, idle, completed, failed)"),
             );
             return;
         };
         if state == State::Stopped {
-            self.reply(
-                token,
-                &Reply::Error {
-                    message: "'stopped' is for the user to decide; use crew stop".into(),
-                },
-            );
+            self.fail(token, "'stopped' is for the user to decide; use crew stop");
             return;
         }
         if self.session.process != Process::Alive {
-            self.reply(
-                token,
-                &Reply::Error {
-                    message: "the session's agent is not running".into(),
-                },
-            );
+            self.fail(token, "the session's agent is not running");
             return;
         }
         self.on_report(state, message);
@@ -183,12 +161,7 @@ impl Host {
 
     fn respawn(&mut self, token: Token, env: &[(String, String)]) {
         if self.agent.is_some() {
-            self.reply(
-                token,
-                &Reply::Error {
-                    message: "the session is running".into(),
-                },
-            );
+            self.fail(token, "the session is running");
             return;
         }
         let argv = self
@@ -199,18 +172,13 @@ impl Host {
         self.screen.process(b"\r\n");
         match self.start_agent(&argv, env) {
             Ok(()) => self.reply(token, &Reply::Ok),
-            Err(message) => self.reply(token, &Reply::Error { message }),
+            Err(message) => self.fail(token, message),
         }
     }
 
     fn quit_request(&mut self, token: Token) {
         if self.agent.is_some() {
-            self.reply(
-                token,
-                &Reply::Error {
-                    message: "the session is running; stop it first".into(),
-                },
-            );
+            self.fail(token, "the session is running; stop it first");
             return;
         }
         if let Some(c) = self.clients.get_mut(&token) {

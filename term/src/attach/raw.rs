@@ -75,12 +75,11 @@ fn install_panic_hook() {
     });
 }
 
-/// The terminal's size as (rows, cols), if stdout is a terminal.
+/// The size of the terminal on stdout (else stdin, else stderr) as (rows, cols).
 pub fn size() -> Option<(u16, u16)> {
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    if unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_row > 0 && ws.ws_col > 0 {
-        Some((ws.ws_row, ws.ws_col))
-    } else {
-        None
-    }
+    [1, 0, 2].into_iter().find_map(|fd| {
+        let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0;
+        (ok && ws.ws_row > 0 && ws.ws_col > 0).then_some((ws.ws_row, ws.ws_col))
+    })
 }
