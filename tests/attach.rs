@@ -157,6 +157,8 @@ fn attach_repaints_the_screen_exactly_and_ctrl_backslash_detaches() {
     let (id, name) = start_fullscreen(&crew);
 
     let mut term = Terminal::attach(&crew, &id, 30, 100);
+    // The agent repaints at the new size after the snapshot: wait for that, then compare.
+    term.wait_text("size: 30x100");
     wait_same_screen(&term, &crew, &id, 30, 100);
     assert!(term.text().contains("size: 30x100"));
     assert!(term.raw_mode(), "attach puts the terminal in raw mode");
