@@ -71,7 +71,11 @@ fn killing_the_supervisor_mid_flood_loses_no_output_and_no_session() {
 fn killing_a_host_fails_the_session_and_keeps_its_last_screen() {
     let crew = Crew::new();
     let (id, _) = crew.bg(&["printf 'last words\\n'; sleep 60"]);
-    wait_for("output", || crew.ok(&["logs", &id]).contains("last words"));
+    // The host shows output before its disk thread has written it; a SIGKILL loses only
+    // what was not yet on disk, so wait for the transcript itself.
+    wait_for("output on disk", || {
+        crew.ok(&["logs", "--raw", &id]).contains("last words")
+    });
     let s = crew.session(&id);
     let host = s["host_pid"].as_i64().unwrap();
     unsafe { libc::kill(host as i32, libc::SIGKILL) };
