@@ -36,21 +36,35 @@ pub fn detach_key(home: &Home, flag: Option<&str>) -> Result<u8, String> {
     }
 }
 
+/// How an attach went, for the caller to tell (the command line prints it, the view shows
+/// it in its status line).
+pub enum Attached {
+    Detached(Session),
+    /// The agent ended while attached.
+    Ended(Session),
+    /// The session had ended and has no resume command: nothing was attached.
+    CannotRun(Session),
+}
+
 /// Attaches to `session`: restarts it first when it ended and can resume, and shows how it
 /// ended when it cannot.
 pub fn attach(home: &Home, session: Session, detach_key: u8) -> Result<(), String> {
-    let mut session = connect::live_session(home, &session).unwrap_or(session);
-    if session.process != Process::Alive {
-        if session.resume.is_none() {
-            return show_ended(home, &session);
+    match attach_quietly(home, session, detach_key)? {
+        Attached::Detached(s) => println!("[detached from {}]", sanitize(&s.name)),
+        Attached::Ended(end) => {
+            println!("[{} {}]", sanitize(&end.name), how_it_ended(&end));
+            println!("{}", run_again_hint(&end));
         }
-        let request = SupervisorRequest::Respawn {
-            ids: vec![session.id.clone()],
-            env: connect::environment(),
-        };
-        connect::done(connect::request(home, &request)?)?;
-        session = connect::live_session(home, &session).unwrap_or(session);
+        Attached::CannotRun(s) => show_ended(home, &s)?,
     }
+    Ok(())
+}
+
+pub fn attach_quietly(home: &Home, session: Session, detach_key: u8) -> Result<Attached, String> {
+    let session = match ensure_running(home, session)? {
+        Ok(s) => s,
+        Err(ended) => return Ok(Attached::CannotRun(ended)),
+    };
     let socket = home.host_sock(&session.id);
     let outcome = term::attach::run(&Options {
         socket: &socket,
@@ -58,21 +72,32 @@ pub fn attach(home: &Home, session: Session, detach_key: u8) -> Result<(), Strin
     })?;
     let name = sanitize(&session.name);
     match outcome {
-        Outcome::Detached => {
-            println!("[detached from {name}]");
-            Ok(())
-        }
-        Outcome::Ended(end) => {
-            println!("[{name} {}]", how_it_ended(&end));
-            println!("{}", run_again_hint(&end));
-            Ok(())
-        }
+        Outcome::Detached => Ok(Attached::Detached(session)),
+        Outcome::Ended(end) => Ok(Attached::Ended(*end)),
         Outcome::Lost(why) => Err(format!("lost {name}: {why}")),
         Outcome::Signal(sig) => Err(format!(
             "attach to {name} ended by {}",
             mux::host::signal_name(sig)
         )),
     }
+}
+
+/// The session, running: as it is, or restarted through its resume command when it ended.
+/// `Ok(Err(session))` when it ended and cannot resume.
+pub fn ensure_running(home: &Home, session: Session) -> Result<Result<Session, Session>, String> {
+    let session = connect::live_session(home, &session).unwrap_or(session);
+    if session.process == Process::Alive {
+        return Ok(Ok(session));
+    }
+    if session.resume.is_none() {
+        return Ok(Err(session));
+    }
+    let request = SupervisorRequest::Respawn {
+        ids: vec![session.id.clone()],
+        env: connect::environment(),
+    };
+    connect::done(connect::request(home, &request)?)?;
+    Ok(Ok(connect::live_session(home, &session).unwrap_or(session)))
 }
 
 /// A session that cannot run again by itself: its final screen, how it ended, and how to
@@ -85,7 +110,7 @@ fn show_ended(home: &Home, session: &Session) -> Result<(), String> {
     Ok(())
 }
 
-fn how_it_ended(s: &Session) -> String {
+pub fn how_it_ended(s: &Session) -> String {
     if s.state == State::Stopped {
         return "was stopped".into();
     }
@@ -102,6 +127,6 @@ fn how_it_ended(s: &Session) -> String {
     }
 }
 
-fn run_again_hint(s: &Session) -> String {
+pub fn run_again_hint(s: &Session) -> String {
     format!("run it again with: crew respawn {}", s.id)
 }

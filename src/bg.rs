@@ -18,6 +18,7 @@ pub fn dispatch(
     args: &DispatchArgs,
     prompt: Option<String>,
 ) -> Result<(String, String), String> {
+    crate::agents::refuse_if_disabled(home, "dispatching")?;
     let cwd = match &args.dir {
         Some(d) => std::fs::canonicalize(d)
             .map_err(|e| format!("cannot use directory {}: {e}", d.display()))?,

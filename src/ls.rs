@@ -58,7 +58,7 @@ pub fn run(home: &Home, args: &LsArgs) -> Result<(), String> {
         let color = use_color();
         let now = SystemTime::now();
         for g in &grouped {
-            out.push_str(&format!("{}\n", g.group.title()));
+            out.push_str(&format!("{}\n", g.title));
             for &i in &g.rows {
                 let s: Value = serde_json::from_str(sessions[i].get()).unwrap_or_default();
                 out.push_str(&row(&s, now, color));

@@ -1,10 +1,12 @@
 //! The `crew` command line: one small file per command. Every command prints one
 //! `crew: …` line and exits 1 when it fails; clap handles usage errors (exit 2).
 
+mod agents;
 mod attach;
 mod bg;
 mod connect;
 mod daemon;
+mod demo;
 mod logs;
 mod ls;
 mod new;
@@ -61,6 +63,10 @@ pub struct DispatchArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The full-screen agent view (also `crew` alone).
+    Agents(agents::AgentsArgs),
+    /// Dispatch a few scripted demo sessions that show every state, then open the view.
+    Demo,
     /// Attach this terminal to a session (detach with ctrl-\).
     Attach(attach::AttachArgs),
     /// Dispatch a session and attach to it; detaching leaves it running.
@@ -127,8 +133,7 @@ fn main() {
     let home = mux::store::Home::from_env();
     let result = match cli.command {
         None if cli.bg => bg::run(&home, &cli.dispatch, cli.prompt),
-        // Until the agent view exists, `crew` alone lists the sessions.
-        None => ls::run(&home, &ls::LsArgs::default()),
+        None => agents::run(&home, &agents::AgentsArgs::default()),
         Some(command) => run(&home, command),
     };
     if let Err(message) = result {
@@ -139,6 +144,8 @@ fn main() {
 
 fn run(home: &mux::store::Home, command: Command) -> Result<(), String> {
     match command {
+        Command::Agents(args) => agents::run(home, &args),
+        Command::Demo => demo::run(home),
         Command::Attach(args) => attach::run(home, &args),
         Command::New {
             dispatch,

@@ -23,6 +23,12 @@ impl Client {
         })
     }
 
+    /// The socket itself, for a loop that reads it without blocking. Only before anything
+    /// was received (nothing may be left in the decoder).
+    pub fn into_stream(self) -> UnixStream {
+        self.stream
+    }
+
     /// Gives up on a reply after `timeout` (None waits forever).
     pub fn set_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.stream.set_read_timeout(timeout)

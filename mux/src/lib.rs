@@ -11,6 +11,7 @@ pub mod lookup;
 pub mod process;
 pub mod profile;
 pub mod protocol;
+pub mod prs;
 pub mod screen;
 pub mod security;
 pub mod store;

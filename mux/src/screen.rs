@@ -313,6 +313,16 @@ impl Screen {
             .collect()
     }
 
+    /// The visible screen with colours, as `Reply::Painted`.
+    pub fn painted(&self) -> crate::protocol::Reply {
+        let (rows, cols) = self.size();
+        crate::protocol::Reply::Painted {
+            rows,
+            cols,
+            text: self.vt().contents_formatted(),
+        }
+    }
+
     /// The visible screen as text, trailing blank lines trimmed (what `peek` shows).
     pub fn screen_text(&self) -> String {
         join_rows(self.screen_rows())

@@ -10,6 +10,8 @@ pub enum Group {
     NeedsInput,
     Working,
     Completed,
+    /// Grouping by directory (`Ctrl+S`): one group per repository or working directory.
+    Directory,
 }
 
 impl Group {
@@ -20,6 +22,7 @@ impl Group {
             Group::NeedsInput => "Needs input",
             Group::Working => "Working",
             Group::Completed => "Completed",
+            Group::Directory => "Directory",
         }
     }
 }
@@ -29,23 +32,47 @@ pub const FOLD_OVER: usize = 10;
 /// Rows that stay visible in a folded group.
 pub const FOLD_KEEP: usize = 5;
 
-/// What grouping needs to know of a session: a few fields of the session object (SPEC 2),
-/// read without the rest. A broken session has only `state`.
+/// A session object (SPEC 2) as people see it: what grouping and a row need, read
+/// leniently. A broken session has only `id`, `state` and `reason`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Item {
+    pub id: String,
+    pub name: String,
+    pub agent: String,
     pub state: String,
+    pub process: String,
+    pub prompt: Option<String>,
+    pub summary: Option<String>,
+    pub question: Option<String>,
+    pub reason: Option<String>,
+    pub title: Option<String>,
+    pub cwd: String,
+    pub worktree: Option<String>,
     pub pinned: bool,
     pub order: i64,
     pub created_at: String,
     pub changed_at: String,
     pub prs: Vec<PrItem>,
+    #[serde(rename = "loop")]
+    pub loop_: Option<LoopItem>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct PrItem {
+    pub url: String,
+    pub number: u64,
     pub state: String,
+    pub color: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LoopItem {
+    pub every_s: u64,
+    pub runs: u64,
+    pub next_at: Option<String>,
 }
 
 impl Item {
@@ -67,6 +94,28 @@ impl Item {
         }
     }
 
+    /// The directory the session belongs to: its repository when it runs in a crew
+    /// worktree (`<repo>/.crew/worktrees/<name>`), else its working directory.
+    pub fn directory(&self) -> &str {
+        if let Some(w) = &self.worktree {
+            if let Some(i) = w.find("/.crew/worktrees/") {
+                return &w[..i];
+            }
+        }
+        &self.cwd
+    }
+
+    /// Needing-you first, for ordering inside a directory group.
+    fn urgency(&self) -> u8 {
+        match self.state.as_str() {
+            "needs_input" => 0,
+            "working" => 1,
+            "failed" | "broken" => 2,
+            "idle" => 3,
+            _ => 4,
+        }
+    }
+
     /// Failures, broken sessions and open PRs always show.
     fn may_fold(&self) -> bool {
         !matches!(self.state.as_str(), "failed" | "broken") && !self.has_open_pr()
@@ -76,6 +125,8 @@ impl Item {
 /// One group's rows, as indices into the items given to `group`.
 pub struct Grouped {
     pub group: Group,
+    /// What the header says, also the key that remembers a collapsed group.
+    pub title: String,
     pub rows: Vec<usize>,
     /// Rows folded into `… N more`.
     pub folded: Vec<usize>,
@@ -127,8 +178,56 @@ pub fn group(items: &[Item], fold: bool) -> Vec<Grouped> {
         }
         out.push(Grouped {
             group: g,
+            title: g.title().to_string(),
             rows,
             folded,
+        });
+    }
+    out
+}
+
+/// Sessions by directory (`Ctrl+S`): pinned ones first as usual, then one group per
+/// repository or working directory in path order, needing-you first inside each.
+pub fn group_by_dir(items: &[Item]) -> Vec<Grouped> {
+    let mut out = Vec::new();
+    let mut pinned: Vec<usize> = (0..items.len()).filter(|&i| items[i].pinned).collect();
+    if !pinned.is_empty() {
+        pinned.sort_by(|&a, &b| {
+            let (a, b) = (&items[a], &items[b]);
+            a.order
+                .cmp(&b.order)
+                .then_with(|| a.created_at.cmp(&b.created_at))
+        });
+        out.push(Grouped {
+            group: Group::Pinned,
+            title: Group::Pinned.title().to_string(),
+            rows: pinned,
+            folded: Vec::new(),
+        });
+    }
+    let mut dirs: Vec<&str> = items
+        .iter()
+        .filter(|i| !i.pinned)
+        .map(Item::directory)
+        .collect();
+    dirs.sort_unstable();
+    dirs.dedup();
+    for dir in dirs {
+        let mut rows: Vec<usize> = (0..items.len())
+            .filter(|&i| !items[i].pinned && items[i].directory() == dir)
+            .collect();
+        rows.sort_by(|&a, &b| {
+            let (a, b) = (&items[a], &items[b]);
+            a.order
+                .cmp(&b.order)
+                .then(a.urgency().cmp(&b.urgency()))
+                .then_with(|| a.created_at.cmp(&b.created_at))
+        });
+        out.push(Grouped {
+            group: Group::Directory,
+            title: dir.to_string(),
+            rows,
+            folded: Vec::new(),
         });
     }
     out

@@ -51,6 +51,9 @@ const QUIET: Duration = Duration::from_millis(1);
 /// Output parsed per quiet loop turn while catching up, so the loop stays responsive.
 const PARSE_SLICE: usize = 128 * 1024;
 
+/// How often a busy session's screen is read for its summary and PR URLs.
+const SCAN_EVERY: Duration = Duration::from_secs(2);
+
 /// Output handed to the disk thread at once, unless the PTY goes quiet first.
 const TRANSCRIPT_BATCH: usize = 64 * 1024;
 
@@ -130,6 +133,10 @@ pub struct Host {
     started_at: SystemTime,
     /// `state.json` needs writing and watchers need telling.
     dirty: bool,
+    /// When the screen was last read for the row's summary and PR URLs.
+    scanned_at: Instant,
+    /// History lines before this one were already searched for PR URLs.
+    scanned_line: u64,
     quit: bool,
 }
 
@@ -281,6 +288,8 @@ impl Host {
             last_detach: None,
             started_at: SystemTime::now(),
             dirty: false,
+            scanned_at: Instant::now(),
+            scanned_line: 0,
             quit: false,
         };
         let argv = match (&host.session.resume, respawn) {
@@ -644,6 +653,9 @@ impl Host {
     /// End of a loop turn: hand output to the disk, persist and announce state changes,
     /// feed followers, flush.
     fn after_turn(&mut self) {
+        if self.quiet && self.backlog.unparsed() == 0 && self.scanned_at.elapsed() >= SCAN_EVERY {
+            self.scan_screen();
+        }
         // The disk thread is woken once output pauses or a good amount waits, not for every
         // echoed key: waking it costs the echo's round trip a context switch.
         if self.transcript.len() >= TRANSCRIPT_BATCH

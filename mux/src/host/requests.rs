@@ -14,6 +14,11 @@ impl Host {
                 self.reply(token, &Reply::State { session });
             }
             HostRequest::Screen { history } => self.screen_text(token, history),
+            HostRequest::Painted => {
+                self.settle();
+                let reply = self.screen.painted();
+                self.reply(token, &reply);
+            }
             HostRequest::Follow { from } => self.follow(token, from),
             HostRequest::Input { text, enter } => self.input(token, &text, enter),
             HostRequest::Report { state, message } => self.report(token, &state, message),

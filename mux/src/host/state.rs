@@ -53,6 +53,39 @@ impl Host {
             .map(|t| t.trim().to_string())
     }
 
+    /// Reads the screen for what the row shows: a working session's summary follows its
+    /// latest meaningful line, and PR URLs printed since the last look are recorded.
+    pub(super) fn scan_screen(&mut self) {
+        self.scanned_at = Instant::now();
+        if self.session.state == State::Working {
+            let summary = self.local_summary();
+            if summary != self.session.summary {
+                self.session.summary = summary;
+                self.session.changed_at = store::now_rfc3339();
+                self.dirty = true;
+            }
+        }
+        let history = &self.screen.hooks().history;
+        let end = history.scrolled;
+        let skip = self.scanned_line.max(history.first()).min(end) - history.first();
+        let mut text: String = history
+            .rows_from(skip as usize)
+            .map(|(row, _)| row + "\n")
+            .collect();
+        self.scanned_line = end;
+        for (row, _) in self.screen.screen_rows() {
+            text.push_str(&row);
+            text.push('\n');
+        }
+        for pr in crate::prs::find(&text) {
+            if !self.session.prs.iter().any(|p| p.url == pr.url) {
+                self.session.prs.push(pr);
+                self.session.changed_at = store::now_rfc3339();
+                self.dirty = true;
+            }
+        }
+    }
+
     /// Output arrived: an activity-decided session is working again, and so is one whose
     /// report the user has since answered.
     pub(super) fn on_activity(&mut self) {
@@ -158,6 +191,7 @@ impl Host {
         } else {
             self.set_state(state, source);
         }
+        self.scan_screen();
         self.disk.write_screen(self.screen.full_text());
         self.tell_attached_the_end();
         super::release_memory();

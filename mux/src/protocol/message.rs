@@ -32,10 +32,18 @@ pub enum SupervisorRequest {
         id: String,
         pinned: bool,
     },
+    /// Order within the session's group in the view (Shift+Up/Down).
+    Reorder {
+        id: String,
+        order: i64,
+    },
     Shutdown {
         keep_workers: bool,
     },
     Status,
+    /// The agent view's subscription: answered with `Sessions`, then `Changed` and
+    /// `Removed` pushed as sessions change, for as long as the connection stays open.
+    Watch,
 }
 
 /// Everything a new session needs from the dispatching client.
@@ -72,6 +80,9 @@ pub enum HostRequest {
     Session,
     /// The rendered screen. `history: true` adds the scrollback above it (for `logs`).
     Screen { history: bool },
+    /// The visible screen with its colours and attributes, as escape sequences (for the
+    /// view's peek panel); answered with `Painted`.
+    Painted,
     /// Rendered lines as they are finished, from the given line number on (for `logs -f`).
     Follow { from: u64 },
     /// Type text into the agent (bytes, then Enter when `enter`).
@@ -123,6 +134,14 @@ pub enum Reply {
     Sessions {
         sessions: Vec<serde_json::Value>,
     },
+    /// A watched session changed (or appeared): its session object, or the broken form.
+    Changed {
+        session: serde_json::Value,
+    },
+    /// A watched session was removed.
+    Removed {
+        id: String,
+    },
     /// A host's greeting: which session, which binary version and process.
     Hello {
         version: u32,
@@ -134,6 +153,12 @@ pub enum Reply {
         session: Box<Session>,
     },
     Screen {
+        text: String,
+    },
+    /// A screen of `rows` x `cols` as escape sequences that redraw it on a blank terminal.
+    Painted {
+        rows: u16,
+        cols: u16,
         text: String,
     },
     /// Finished lines for `logs -f`; `next` is the line number to ask from next.

@@ -133,6 +133,7 @@ impl Supervisor {
                         self.refresh(&id);
                         if let Some(c) = self.cache.get_mut(&id).filter(|c| c.session.is_ok()) {
                             c.set(*session);
+                            self.changed = true;
                         }
                     }
                 }

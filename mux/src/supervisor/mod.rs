@@ -15,6 +15,7 @@ mod spawn;
 mod status;
 mod stop;
 mod update;
+mod watch;
 
 use std::collections::HashMap;
 use std::io;
@@ -43,6 +44,8 @@ struct Cached {
     key: (u64, i64, i64, u64),
     session: Result<Session, String>,
     listed: Option<Box<serde_json::value::RawValue>>,
+    /// Watchers have been sent this version.
+    sent: bool,
 }
 
 impl Cached {
@@ -51,12 +54,14 @@ impl Cached {
             key,
             session,
             listed: None,
+            sent: false,
         }
     }
 
     fn set(&mut self, session: Session) {
         self.session = Ok(session);
         self.listed = None;
+        self.sent = false;
     }
 
     /// The session object `ls --json` prints (SPEC 2), or the broken form.
@@ -119,6 +124,12 @@ pub struct Supervisor {
     /// Intermediate processes of host spawns, reaped on SIGCHLD.
     children: Vec<std::process::Child>,
     cache: HashMap<String, Cached>,
+    /// Clients subscribed with `Watch`.
+    watchers: Vec<Token>,
+    /// Sessions the watchers were told about, so removals can be pushed.
+    watched: std::collections::HashSet<String>,
+    /// Some session changed since the last push to watchers.
+    changed: bool,
     batches: HashMap<u64, Batch>,
     next_batch: u64,
     next_token: usize,
@@ -171,6 +182,9 @@ impl Supervisor {
             spawning: HashMap::new(),
             children: Vec::new(),
             cache: HashMap::new(),
+            watchers: Vec::new(),
+            watched: Default::default(),
+            changed: true,
             batches: HashMap::new(),
             next_batch: 1,
             next_token: FIRST_DYNAMIC,
@@ -227,6 +241,7 @@ impl Supervisor {
                     t => self.on_client(t),
                 }
             }
+            self.push_changes();
             self.flush_all();
             if self.roster_dirty {
                 self.write_roster();
@@ -318,10 +333,13 @@ impl Supervisor {
             SupervisorRequest::Pin { id, pinned } => self.pin(token, &id, pinned),
             SupervisorRequest::Shutdown { keep_workers } => self.shutdown(token, keep_workers),
             SupervisorRequest::Status => self.status(token),
+            SupervisorRequest::Watch => self.watch(token),
+            SupervisorRequest::Reorder { id, order } => self.reorder(token, &id, order),
         }
     }
 
     fn drop_client(&mut self, token: Token) {
+        self.watchers.retain(|t| *t != token);
         if let Some(mut c) = self.clients.remove(&token) {
             let _ = self.poll.registry().deregister(&mut c.stream);
         }
@@ -373,6 +391,7 @@ impl Supervisor {
             }
         });
         self.cache.insert(id.to_string(), Cached::new(key, session));
+        self.changed = true;
     }
 
     fn session(&self, id: &str) -> Option<&Session> {
@@ -407,7 +426,9 @@ impl Supervisor {
     /// Brings the cache in line with `jobs/`: new sessions read, removed ones forgotten.
     fn refresh_all(&mut self) {
         let ids = self.home.job_ids();
+        let before = self.cache.len();
         self.cache.retain(|id, _| ids.binary_search(id).is_ok());
+        self.changed |= self.cache.len() != before;
         for id in &ids {
             self.refresh(id);
         }
@@ -420,6 +441,7 @@ impl Supervisor {
         let key = file_key(&self.home.state_path(&session.id));
         self.cache
             .insert(session.id.clone(), Cached::new(key, Ok(session.clone())));
+        self.changed = true;
         Ok(())
     }
 

@@ -29,6 +29,7 @@ impl Supervisor {
             let _ = std::fs::remove_file(sock);
         }
         self.cache.remove(id);
+        self.changed = true;
         self.save_roster();
     }
 }

@@ -271,6 +271,7 @@ impl Supervisor {
         if let (true, Ok(session)) = (unchanged, serde_json::from_str::<Session>(json)) {
             if let Some(c) = self.cache.get_mut(id) {
                 c.set(session);
+                self.changed = true;
             }
         }
     }

@@ -1,4 +1,4 @@
-//! `Rename` and `Pin`: settings the user owns. The live host records them; for a session
+//! `Rename`, `Pin` and `Reorder`: settings the user owns. The live host records them; for a session
 //! without a host the supervisor writes the file itself.
 
 use mio::Token;
@@ -55,6 +55,21 @@ impl Supervisor {
                 name: None,
                 pinned: Some(pinned),
                 order: None,
+            },
+        );
+    }
+
+    pub(super) fn reorder(&mut self, token: Token, query: &str, order: i64) {
+        let Some(id) = self.resolve_for(token, query) else {
+            return;
+        };
+        self.update(
+            token,
+            id,
+            HostRequest::Update {
+                name: None,
+                pinned: None,
+                order: Some(order),
             },
         );
     }

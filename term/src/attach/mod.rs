@@ -7,11 +7,9 @@
 //! fills and it resyncs us instead of the agent ever waiting.
 
 mod keys;
-mod raw;
 mod recap;
 
 use std::io::{self, Write};
-use std::os::fd::RawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -22,8 +20,9 @@ use mux::protocol::{HostRequest, Process, Reply, Session};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
 use signal_hook_mio::v1_0::Signals;
 
+pub use crate::raw::size as terminal_size;
+use crate::raw::{self, read_fd, write_fd, Raw};
 pub use keys::{Action, Keys};
-pub use raw::size as terminal_size;
 
 const STDIN: Token = Token(0);
 const SOCKET: Token = Token(1);
@@ -100,8 +99,6 @@ pub fn run(opts: &Options<'_>) -> Result<Outcome, String> {
     attach.leave();
     Ok(outcome)
 }
-
-use raw::Raw;
 
 struct Attach {
     poll: Poll,
@@ -372,24 +369,6 @@ fn last_screen_switch(bytes: &[u8]) -> Option<bool> {
         }
     }
     found.map(|(_, state)| state)
-}
-
-fn read_fd(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
-fn write_fd(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! a panic (through a hook) and a signal (the attach loop returns, and `Drop` runs).
 
 use std::io;
+use std::os::fd::RawFd;
 use std::sync::Mutex;
 
 /// What to put back: the terminal settings and the descriptor flags of stdin and stdout.
@@ -82,4 +83,22 @@ pub fn size() -> Option<(u16, u16)> {
         let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0;
         (ok && ws.ws_row > 0 && ws.ws_col > 0).then_some((ws.ws_row, ws.ws_col))
     })
+}
+
+pub fn read_fd(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+pub fn write_fd(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
 }
