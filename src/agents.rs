@@ -187,6 +187,7 @@ fn dispatch(
         env: connect::environment(),
         rows,
         cols,
+        every_s: None,
     });
     match connect::request(home, &request) {
         Ok(Reply::Dispatched { id, name }) => Outcome::Dispatched { id, name, attach },

@@ -35,6 +35,7 @@ pub fn dispatch(
         env: connect::environment(),
         rows,
         cols,
+        every_s: args.every,
     });
     match connect::request(home, &request)? {
         Reply::Dispatched { id, name } => Ok((id, name)),

@@ -28,6 +28,11 @@ const SESSIONS: &[(&str, &str)] = &[
         "demo-deploy",
         r#"echo 'Deploying to production...'; echo 'Uploading build artifacts'; printf '\033[31merror:\033[0m connection to deploy.example.com refused\n'; exit 3"#,
     ),
+    // A loop: runs every 20 s and sleeps in between (`crew --bg --every 20s`).
+    (
+        "demo-nightly",
+        r#"echo "Checking for dependency updates ($(date +%H:%M:%S))"; echo 'All 37 dependencies are up to date.'"#,
+    ),
     // Prints a pull-request URL, as an agent does when it opens one.
     (
         "demo-pr",
@@ -39,6 +44,7 @@ pub fn run(home: &Home) -> Result<(), String> {
     agents::refuse_if_disabled(home, "the demo")?;
     for (name, script) in SESSIONS {
         let args = DispatchArgs {
+            every: (*name == "demo-nightly").then_some(20),
             name: Some(name.to_string()),
             agent: Some("shell".into()),
             no_worktree: true,

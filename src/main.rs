@@ -59,6 +59,9 @@ pub struct DispatchArgs {
     /// Run in the directory itself, not in a new git worktree.
     #[arg(long)]
     pub no_worktree: bool,
+    /// A loop: run the prompt again this long after each run ends (e.g. 30s, 10m, 1h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_every)]
+    pub every: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -177,6 +180,15 @@ fn run(home: &mux::store::Home, command: Command) -> Result<(), String> {
             std::process::exit(mux::host::run(home.clone(), start));
         }
         Command::Supervisor => daemon::serve_detached(home),
+    }
+}
+
+/// `--every`: a non-zero duration, in whole seconds.
+fn parse_every(s: &str) -> Result<u64, String> {
+    let d = mux::profile::parse_duration(s)?;
+    match d.as_secs() {
+        0 => Err(format!("'{s}' is too short for a loop: at least 1s")),
+        n => Ok(n),
     }
 }
 

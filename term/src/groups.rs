@@ -282,6 +282,7 @@ mod tests {
         let mut pr = item("completed", "");
         pr.prs.push(PrItem {
             state: "open".into(),
+            ..PrItem::default()
         });
         assert_eq!(pr.group(), Group::ReadyForReview);
         assert!(!pr.may_fold());

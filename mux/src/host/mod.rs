@@ -133,6 +133,10 @@ pub struct Host {
     started_at: SystemTime,
     /// `state.json` needs writing and watchers need telling.
     dirty: bool,
+    /// The environment the agent was started with, for a loop's next run.
+    env: Vec<(String, String)>,
+    /// A loop session between runs: when the next run starts.
+    next_run: Option<Instant>,
     /// When the screen was last read for the row's summary and PR URLs.
     scanned_at: Instant,
     /// History lines before this one were already searched for PR URLs.
@@ -288,6 +292,8 @@ impl Host {
             last_detach: None,
             started_at: SystemTime::now(),
             dirty: false,
+            env: Vec::new(),
+            next_run: None,
             scanned_at: Instant::now(),
             scanned_line: 0,
             quit: false,
@@ -305,6 +311,11 @@ impl Host {
 
     /// Spawns the agent in a fresh PTY and marks the session working.
     fn start_agent(&mut self, argv: &[String], env: &[(String, String)]) -> Result<(), String> {
+        self.env = env.to_vec();
+        self.next_run = None;
+        if let Some(l) = &mut self.session.loop_ {
+            l.next_at = None;
+        }
         let (rows, cols) = self.screen.size();
         let mut agent = agent::Agent::spawn(&agent::Launch {
             argv,
@@ -403,6 +414,9 @@ impl Host {
             consider(s.at);
         }
         if let Some(t) = self.next_stall() {
+            consider(t);
+        }
+        if let Some(t) = self.next_run {
             consider(t);
         }
         next.map(|t| t.saturating_duration_since(now))
@@ -635,6 +649,9 @@ impl Host {
         }
         if self.idle_pending() && now >= self.last_output + self.idle_after {
             self.on_quiet();
+        }
+        if self.next_run.is_some_and(|t| now >= t) {
+            self.run_loop_again();
         }
         if let Some(s) = &self.stopping {
             if now >= s.at {

@@ -191,6 +191,7 @@ impl Host {
         } else {
             self.set_state(state, source);
         }
+        self.sleep_until_next_run();
         self.scan_screen();
         self.disk.write_screen(self.screen.full_text());
         self.tell_attached_the_end();
@@ -209,7 +210,51 @@ impl Host {
                 });
             }
             Some(_) => {}
-            None => self.quit = true,
+            None => {
+                // A loop between runs has nothing to signal: it is stopped where it sleeps.
+                if self.session.process == Process::Sleeping {
+                    self.next_run = None;
+                    self.session.process = Process::Exited;
+                    if let Some(l) = &mut self.session.loop_ {
+                        l.next_at = None;
+                    }
+                    self.session.reason = Some("stopped by user".into());
+                    self.set_state(State::Stopped, Source::User);
+                }
+                self.quit = true;
+            }
+        }
+    }
+
+    /// A loop session whose run just ended (not stopped by the user) sleeps until its next
+    /// run: `process` is `sleeping` and `loop.next_at` says when.
+    fn sleep_until_next_run(&mut self) {
+        if self.quit {
+            return;
+        }
+        let Some(l) = &mut self.session.loop_ else {
+            return;
+        };
+        l.runs += 1;
+        let every = std::time::Duration::from_secs(l.every_s.max(1));
+        let at = std::time::SystemTime::now() + every;
+        l.next_at = Some(store::rfc3339(at));
+        self.next_run = Some(Instant::now() + every);
+        self.session.process = Process::Sleeping;
+        self.dirty = true;
+    }
+
+    /// The loop's next run: the same command again, below what the last run showed.
+    pub(super) fn run_loop_again(&mut self) {
+        self.next_run = None;
+        let argv = self.session.command.clone();
+        let env = std::mem::take(&mut self.env);
+        self.screen.process(b"\r\n");
+        if let Err(why) = self.start_agent(&argv, &env) {
+            log::error!("the loop's next run cannot start: {why}");
+            self.session.reason = Some(format!("next run failed to start: {why}"));
+            self.session.process = Process::Exited;
+            self.set_state(State::Failed, Source::Exit);
         }
     }
 }

@@ -58,6 +58,9 @@ pub struct Dispatch {
     pub env: Vec<(String, String)>,
     pub rows: u16,
     pub cols: u16,
+    /// `--every`: a loop session that runs again this many seconds after each run ends.
+    #[serde(default)]
+    pub every_s: Option<u64>,
 }
 
 /// What the supervisor hands a pre-started host: its session, and the environment the agent

@@ -142,7 +142,11 @@ impl Supervisor {
             pinned: false,
             order: 0,
             prs: Vec::new(),
-            loop_: None,
+            loop_: d.every_s.map(|every_s| crate::protocol::Loop {
+                every_s,
+                runs: 0,
+                next_at: None,
+            }),
             pid: None,
             host_pid: None,
             created_at: now.clone(),

@@ -185,10 +185,9 @@ impl View {
                 }
             }
             let mut fx = keys::Effects::default();
-            if self.stdin_ready || self.esc_at.is_some() {
-                if !self.read_keys(m, &mut fx) {
-                    return Exit::Quit;
-                }
+            let keys_due = self.stdin_ready || self.esc_at.is_some();
+            if keys_due && !self.read_keys(m, &mut fx) {
+                return Exit::Quit;
             }
             if self.supervisor_ready {
                 self.read_supervisor(m);
