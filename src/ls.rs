@@ -101,7 +101,14 @@ fn field<'a>(s: &'a Value, key: &str) -> &'a str {
 fn row(s: &Value, now: SystemTime, color: bool) -> String {
     let state = field(s, "state");
     let process = field(s, "process");
-    let (icon, sgr) = icon(state, process);
+    let icon = groups::icon(state, process);
+    let sgr = match (icon.color, icon.dim) {
+        (_, true) => "\x1b[2m".to_string(),
+        (Some(8), _) => "\x1b[90m".to_string(),
+        (Some(c), _) => format!("\x1b[3{c}m"),
+        (None, _) => String::new(),
+    };
+    let icon = icon.glyph;
     let detail = match state {
         "broken" => field(s, "reason").to_string(),
         "needs_input" if !field(s, "question").is_empty() => field(s, "question").to_string(),
@@ -117,7 +124,11 @@ fn row(s: &Value, now: SystemTime, color: bool) -> String {
         .and_then(|t| now.duration_since(t).ok())
         .map(|d| age(d.as_secs()))
         .unwrap_or_default();
-    let (on, off) = if color { (sgr, "\x1b[0m") } else { ("", "") };
+    let (on, off) = if color {
+        (sgr.as_str(), "\x1b[0m")
+    } else {
+        ("", "")
+    };
     format!(
         "  {on}{icon}{off} {} {} {on}{}{off} {} {age:>3}\n",
         fit(&sanitize(name), 24),
@@ -127,21 +138,6 @@ fn row(s: &Value, now: SystemTime, color: bool) -> String {
     )
 }
 
-/// The state's icon and colour (SPEC 2).
-fn icon(state: &str, process: &str) -> (&'static str, &'static str) {
-    match (state, process) {
-        (_, "sleeping") => ("✢", "\x1b[2m"),
-        ("working", _) => ("✽", "\x1b[36m"),
-        ("needs_input", _) => ("✻", "\x1b[33m"),
-        ("idle", _) => ("✻", "\x1b[2m"),
-        ("completed", "alive") => ("✻", "\x1b[32m"),
-        ("completed", _) => ("∙", "\x1b[32m"),
-        ("failed", _) | ("broken", _) => ("∙", "\x1b[31m"),
-        _ => ("∙", "\x1b[90m"),
-    }
-}
-
-/// `42s`, `3m`, `2h`, `5d`.
 fn use_color() -> bool {
     std::env::var_os("NO_COLOR").is_none() && unsafe { libc::isatty(1) } == 1
 }

@@ -27,6 +27,29 @@ impl Group {
     }
 }
 
+/// A state's icon (SPEC 2): the glyph by process and state, its ANSI colour (`None`: the
+/// terminal's default), and whether it is drawn dim. `crew ls` and the view both use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Icon {
+    pub glyph: &'static str,
+    pub color: Option<u8>,
+    pub dim: bool,
+}
+
+pub fn icon(state: &str, process: &str) -> Icon {
+    let (glyph, color, dim) = match (state, process) {
+        (_, "sleeping") => ("✢", None, true),
+        ("working", _) => ("✽", Some(6), false),
+        ("needs_input", _) => ("✻", Some(3), false),
+        ("idle", _) => ("✻", None, true),
+        ("completed", "alive") => ("✻", Some(2), false),
+        ("completed", _) => ("∙", Some(2), false),
+        ("failed", _) | ("broken", _) => ("∙", Some(1), false),
+        _ => ("∙", Some(8), false),
+    };
+    Icon { glyph, color, dim }
+}
+
 /// When the `Completed` group has more rows than this, the older ones fold.
 pub const FOLD_OVER: usize = 10;
 /// Rows that stay visible in a folded group.

@@ -86,41 +86,28 @@ pub fn linked(mut attrs: CellAttributes, url: &str) -> CellAttributes {
     attrs
 }
 
-/// The colour of a state (SPEC 2).
+/// The colour of a state (SPEC 2), as its icon has it.
 pub fn state_color(state: &str) -> ColorAttribute {
-    match state {
-        "working" => AnsiColor::Teal.into(),
-        "needs_input" => AnsiColor::Olive.into(),
-        "completed" => AnsiColor::Green.into(),
-        "failed" | "broken" => AnsiColor::Maroon.into(),
-        "stopped" => AnsiColor::Grey.into(),
-        _ => ColorAttribute::Default,
+    match crate::groups::icon(state, "exited").color {
+        Some(c) => ColorAttribute::PaletteIndex(c),
+        None => ColorAttribute::Default,
     }
 }
 
 /// A state's icon and its attributes. `frame` animates the working icon: the `✽` pulses
 /// bright, normal and dim, so the glyph keeps meaning "working" in every frame.
 pub fn icon(state: &str, process: &str, frame: usize) -> (&'static str, CellAttributes) {
+    let icon = crate::groups::icon(state, process);
     let mut a = CellAttributes::default();
-    a.set_foreground(state_color(state));
-    let glyph = match (state, process) {
-        (_, "sleeping") => {
-            a.set_foreground(ColorAttribute::Default);
-            a.set_intensity(Intensity::Half);
-            "✢"
-        }
-        ("working", _) => {
-            a.set_intensity([Intensity::Bold, Intensity::Normal, Intensity::Half][frame % 3]);
-            "✽"
-        }
-        ("idle", _) => {
-            a.set_intensity(Intensity::Half);
-            "✻"
-        }
-        ("needs_input", _) | ("completed", "alive") => "✻",
-        _ => "∙",
-    };
-    (glyph, a)
+    if let Some(c) = icon.color {
+        a.set_foreground(ColorAttribute::PaletteIndex(c));
+    }
+    if icon.dim {
+        a.set_intensity(Intensity::Half);
+    } else if state == "working" && process != "sleeping" {
+        a.set_intensity([Intensity::Bold, Intensity::Normal, Intensity::Half][frame % 3]);
+    }
+    (icon.glyph, a)
 }
 
 /// The colour of a PR dot (SPEC 10), and how much it needs attention (lower first).
