@@ -141,6 +141,8 @@ pub struct Host {
     scanned_at: Instant,
     /// History lines before this one were already searched for PR URLs.
     scanned_line: u64,
+    /// Output arrived since the last scan.
+    unscanned: bool,
     quit: bool,
 }
 
@@ -296,6 +298,7 @@ impl Host {
             next_run: None,
             scanned_at: Instant::now(),
             scanned_line: 0,
+            unscanned: false,
             quit: false,
         };
         let argv = match (&host.session.resume, respawn) {
@@ -419,6 +422,9 @@ impl Host {
         if let Some(t) = self.next_run {
             consider(t);
         }
+        if self.unscanned {
+            consider(self.scanned_at + SCAN_EVERY);
+        }
         next.map(|t| t.saturating_duration_since(now))
     }
 
@@ -434,6 +440,7 @@ impl Host {
                 break;
             }
             self.on_output(&buf[..n]);
+            self.unscanned = true;
             total += n;
             if total >= READ_BUDGET {
                 self.pty_pending = true;
@@ -670,7 +677,8 @@ impl Host {
     /// End of a loop turn: hand output to the disk, persist and announce state changes,
     /// feed followers, flush.
     fn after_turn(&mut self) {
-        if self.quiet && self.backlog.unparsed() == 0 && self.scanned_at.elapsed() >= SCAN_EVERY {
+        let scan_due = self.unscanned && self.scanned_at.elapsed() >= SCAN_EVERY;
+        if scan_due && self.quiet && self.backlog.unparsed() == 0 {
             self.scan_screen();
         }
         // The disk thread is woken once output pauses or a good amount waits, not for every

@@ -57,6 +57,7 @@ impl Host {
     /// latest meaningful line, and PR URLs printed since the last look are recorded.
     pub(super) fn scan_screen(&mut self) {
         self.scanned_at = Instant::now();
+        self.unscanned = false;
         if self.session.state == State::Working {
             let summary = self.local_summary();
             if summary != self.session.summary {
