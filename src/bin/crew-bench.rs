@@ -7,7 +7,11 @@
 //!    1, 50 and 200 idle sessions that have each printed 10,000 lines;
 //! 4. attach: a client attached in a PTY the harness drains, for crew, tmux, dtach and the bare
 //!    PTY: throughput of a 50 MB flood, keystroke round trip, and whether crew's screen after
-//!    the flood is exact.
+//!    the flood is exact;
+//! 5. view: the agent view (`crew agents`) with 200 sessions, 50 of them printing: drawing and
+//!    diffing a frame in process, then the real view in a PTY (its CPU with nothing working and
+//!    with 50 working, and how long ↓ takes to show) against tmux's session list
+//!    (`choose-tree -s`) on as many tmux sessions.
 //!
 //! Run by hand: `cargo run --release --bin crew-bench -- [--quick] [--only SECTION] [--crew PATH]`.
 //! Everything it starts lives in private places (a fresh `CREW_HOME` per section, tmux on its
@@ -23,18 +27,23 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
+use term::groups::Item;
+use term::view::{draw_all, Frame, Model, Settings};
+use termwiz::surface::Surface;
 
 type Res<T> = Result<T, String>;
 
-const USAGE: &str = "usage: crew-bench [--quick] [--only dispatch|list|memory|attach] [--crew PATH]
+const USAGE: &str =
+    "usage: crew-bench [--quick] [--only dispatch|list|memory|attach|view] [--crew PATH]
 
 Measures crew against tmux (private socket -L crew-bench) and dtach when installed:
-dispatch latency, listing many sessions, memory of idle sessions, and attached clients.
-  --quick        fewer runs and sessions (a rough number in about a minute)
-  --only NAME    run one section: dispatch, list, memory or attach
+dispatch latency, listing many sessions, memory of idle sessions, attached clients, and the
+agent view against tmux's choose-tree.
+  --quick        fewer runs and sessions, shorter windows (a rough number in a few minutes)
+  --only NAME    run one section: dispatch, list, memory, attach or view
   --crew PATH    the crew binary (default: `crew` next to this program)";
 
 const TMUX_SOCKET: &str = "crew-bench";
@@ -77,11 +86,12 @@ fn real_main() -> Res<bool> {
     print_header(&opts, &scratch);
 
     type SectionFn = fn(&Opts, &Scratch, &Tmux) -> Res<Vec<Row>>;
-    let sections: [(Section, SectionFn); 4] = [
+    let sections: [(Section, SectionFn); 5] = [
         (Section::Dispatch, bench_dispatch),
         (Section::List, bench_list),
         (Section::Memory, bench_memory),
         (Section::Attach, bench_attach),
+        (Section::View, bench_view),
     ];
     let mut rows = Vec::new();
     let mut all_ok = true;
@@ -111,6 +121,7 @@ enum Section {
     List,
     Memory,
     Attach,
+    View,
 }
 
 impl Section {
@@ -120,8 +131,9 @@ impl Section {
             "list" => Ok(Section::List),
             "memory" => Ok(Section::Memory),
             "attach" => Ok(Section::Attach),
+            "view" => Ok(Section::View),
             _ => Err(format!(
-                "--only takes dispatch, list, memory or attach, not {s:?}"
+                "--only takes dispatch, list, memory, attach or view, not {s:?}"
             )),
         }
     }
@@ -132,6 +144,7 @@ impl Section {
             Section::List => "list",
             Section::Memory => "memory",
             Section::Attach => "attach",
+            Section::View => "view",
         }
     }
 }
@@ -176,6 +189,33 @@ impl Opts {
         }
     }
 
+    /// Frames drawn for each in-process view timing.
+    fn view_frames(&self) -> usize {
+        if self.quick {
+            300
+        } else {
+            2000
+        }
+    }
+
+    /// How long the real view's CPU use is measured in each state.
+    fn view_window(&self) -> Duration {
+        if self.quick {
+            Duration::from_secs(5)
+        } else {
+            Duration::from_secs(30)
+        }
+    }
+
+    /// Timed ↓ presses in each state.
+    fn view_keys(&self) -> usize {
+        if self.quick {
+            100
+        } else {
+            500
+        }
+    }
+
     fn wants(&self, section: Section) -> bool {
         self.only.is_none() || self.only == Some(section)
     }
@@ -192,7 +232,7 @@ fn parse_args() -> Res<Opts> {
             "--only" => {
                 let value = args
                     .next()
-                    .ok_or("--only needs dispatch, list, memory or attach")?;
+                    .ok_or("--only needs dispatch, list, memory, attach or view")?;
                 only = Some(Section::parse(&value)?);
             }
             "--crew" => crew = Some(PathBuf::from(args.next().ok_or("--crew needs a path")?)),
@@ -2381,6 +2421,853 @@ fn attach_rows(floods: &[Outcome], keys: &[Outcome], check: &ScreenCheck) -> Vec
             tmux: "-".to_string(),
             ratio: None,
             met: Some(check.exact == check.runs),
+        });
+    }
+    rows
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. The agent view
+//
+// First in process, the view's own code on a model of VIEW_SESSIONS sessions: drawing a frame
+// (`term::view::draw_all`) and turning it into terminal bytes (`Frame::render`, a diff against
+// the frame before). Then the real `crew agents` in a PTY the harness drains, over as many real
+// sessions, against tmux's session list (`choose-tree -s` in an attached client) over as many
+// tmux sessions: the CPU both use with nothing working and with VIEW_BUSY sessions printing, and
+// how long ↓ takes to move the selection on the screen. Each system runs alone: crew's sessions
+// are stopped before tmux's start.
+
+const VIEW_SESSIONS: usize = 200;
+const VIEW_BUSY: usize = 50;
+/// The in-process terminal; the real clients run in the attach PTY (ATTACH_ROWS x ATTACH_COLS).
+const VIEW_COLS: usize = 160;
+const VIEW_ROWS: usize = 60;
+const DOWN: &[u8] = b"\x1b[B";
+const UP: &[u8] = b"\x1b[A";
+const VIEW_KEY_WARMUP: usize = 20;
+/// How long crew may take to list the busy sessions as working once they print.
+const BUSY_DEADLINE: Duration = Duration::from_secs(30);
+/// Output read after a change of selection, so a frame that arrived in two reads is whole.
+const SETTLE_READS: Duration = Duration::from_millis(300);
+const FULL_FRAME_TARGET_MS: f64 = 2.0;
+const ROW_CHANGE_TARGET_MS: f64 = 0.5;
+/// A one-row change is a few hundred bytes; more means a repaint.
+const ROW_CHANGE_TARGET_BYTES: f64 = 1024.0;
+/// % of one core.
+const IDLE_CPU_TARGET: f64 = 0.5;
+const BUSY_CPU_TARGET: f64 = 5.0;
+const KEY_P99_TARGET_MS: f64 = 5.0;
+
+fn bench_view(opts: &Opts, scratch: &Scratch, tmux: &Tmux) -> Res<Vec<Row>> {
+    println!("\n== view: the agent view with {VIEW_SESSIONS} sessions, {VIEW_BUSY} of them working; tmux choose-tree -s on as many ==");
+    let mut rows = view_in_process(opts)?;
+
+    let window = opts.view_window();
+    let keys = opts.view_keys();
+    println!(
+        "  real processes: {VIEW_SESSIONS} sessions each ({} print a line and wait, {VIEW_BUSY} print a line every 0.2 s once released),",
+        VIEW_SESSIONS - VIEW_BUSY
+    );
+    println!("  the list client in a {ATTACH_ROWS}x{ATTACH_COLS} PTY that the harness drains; CPU over {} s in each state,", window.as_secs());
+    println!("  ↓ until the selection shows on the next row ({keys} presses after {VIEW_KEY_WARMUP} warm-up, each undone by an untimed ↑)");
+    let crew = view_crew(opts, scratch);
+    check_interrupt()?;
+    tmux.reset();
+    let tm = view_tmux(opts, scratch, tmux);
+    tmux.reset();
+    check_interrupt()?;
+    print_view_numbers(&crew, &tm);
+    rows.extend(view_rows(&crew, &tm));
+    Ok(rows)
+}
+
+// In process
+
+/// Sets `TERM` while alive (the view reads the terminal's capabilities from it when a `Frame`
+/// is made), so the bytes are those an xterm gets, as in the PTY runs; puts it back on drop.
+struct TermVar(Option<std::ffi::OsString>);
+
+impl TermVar {
+    fn set(value: &str) -> TermVar {
+        let old = std::env::var_os("TERM");
+        // crew-bench has no other threads that could read the environment meanwhile.
+        std::env::set_var("TERM", value);
+        TermVar(old)
+    }
+}
+
+impl Drop for TermVar {
+    fn drop(&mut self) {
+        match self.0.take() {
+            Some(v) => std::env::set_var("TERM", v),
+            None => std::env::remove_var("TERM"),
+        }
+    }
+}
+
+fn view_in_process(opts: &Opts) -> Res<Vec<Row>> {
+    let frames = opts.view_frames();
+    println!("  in process: draw_all + Frame::render at {VIEW_ROWS}x{VIEW_COLS}, {frames} frames each after {WARMUP} warm-up");
+    let _term = TermVar::set("xterm-256color");
+    // One instant for every frame, so only what a timing changes on purpose differs.
+    let now = SystemTime::now();
+    let items = view_items(now);
+    let mut model = Model::new("/home/user/project".to_string(), None, Settings::default());
+    model.connected = true;
+    model.set_items(items.clone());
+    let mut out = Vec::new();
+
+    // A full frame: a fresh `Frame` (made untimed: it reads terminfo) repaints everything.
+    let mut full = Samples::default();
+    let mut full_bytes = 0;
+    for i in 0..WARMUP + frames {
+        let mut frame = Frame::new(VIEW_COLS, VIEW_ROWS);
+        out.clear();
+        let start = Instant::now();
+        draw_and_render(&mut model, &mut frame, now, 0, &mut out);
+        if i >= WARMUP {
+            full.0.push(ms_since(start));
+        }
+        full_bytes = out.len();
+    }
+    // The same repaint from a `Frame` that has drawn before, as after a resize or an attach.
+    let mut repaint = Samples::default();
+    let mut repaint_bytes = 0;
+    let mut frame = Frame::new(VIEW_COLS, VIEW_ROWS);
+    for i in 0..WARMUP + frames {
+        frame.invalidate(VIEW_COLS, VIEW_ROWS);
+        out.clear();
+        let start = Instant::now();
+        draw_and_render(&mut model, &mut frame, now, 0, &mut out);
+        if i >= WARMUP {
+            repaint.0.push(ms_since(start));
+        }
+        repaint_bytes = out.len();
+    }
+
+    // One row: the first working session, on screen, says something else.
+    // A terminal that takes in every byte, to check that the diffs add up to the frame.
+    let mut terminal = vt100::Parser::new(
+        std::num::NonZeroU16::new(VIEW_ROWS as u16).expect("rows > 0"),
+        std::num::NonZeroU16::new(VIEW_COLS as u16).expect("cols > 0"),
+        0,
+    );
+    let mut frame = Frame::new(VIEW_COLS, VIEW_ROWS);
+    out.clear();
+    draw_and_render(&mut model, &mut frame, now, 0, &mut out);
+    terminal.process(&out);
+    let changed = items
+        .iter()
+        .filter(|i| i.state == "working")
+        .min_by(|a, b| a.created_at.cmp(&b.created_at))
+        .ok_or("no working session in the model")?
+        .clone();
+    let mut row = Samples::default();
+    let mut row_bytes = Samples::default();
+    // upsert (with its relayout), draw_all, Frame::render.
+    let mut row_parts: [Samples; 3] = Default::default();
+    for i in 0..WARMUP + frames {
+        let mut item = changed.clone();
+        item.summary = Some(row_summary(i));
+        out.clear();
+        // As draw_and_render, with the time of each step kept apart.
+        let start = Instant::now();
+        model.upsert(item);
+        let upserted = Instant::now();
+        let mut s = Surface::new(VIEW_COLS, VIEW_ROWS);
+        let cursor = draw_all(&mut model, &mut s, now, 0);
+        let drawn = Instant::now();
+        frame.render(&s, cursor, &mut out);
+        let done = Instant::now();
+        if i >= WARMUP {
+            row.0.push(ms_since(start));
+            row_bytes.0.push(out.len() as f64);
+            for (part, (from, to)) in
+                row_parts
+                    .iter_mut()
+                    .zip([(start, upserted), (upserted, drawn), (drawn, done)])
+            {
+                part.0.push((to - from).as_secs_f64() * 1000.0);
+            }
+        }
+        terminal.process(&out);
+    }
+    let last = row_summary(WARMUP + frames - 1);
+    if !terminal.screen().contents().contains(&last) {
+        return Err(format!(
+            "after the one-row diffs the terminal does not show {last:?}; it shows:\n{}",
+            terminal.screen().contents()
+        ));
+    }
+
+    // What the view draws 10 times a second while sessions work: the next animation frame.
+    let mut tick = Samples::default();
+    let mut tick_bytes = Samples::default();
+    for i in 0..WARMUP + frames {
+        out.clear();
+        let start = Instant::now();
+        draw_and_render(&mut model, &mut frame, now, i + 1, &mut out);
+        if i >= WARMUP {
+            tick.0.push(ms_since(start));
+            tick_bytes.0.push(out.len() as f64);
+        }
+    }
+
+    let line = |label: &str, s: &Samples, bytes: f64, target: &str| {
+        println!(
+            "    {label:<34} median {:>6.3} ms   p99 {:>6.3} ms   {bytes:>6.0} bytes   {target}",
+            s.median(),
+            s.percentile(99.0)
+        );
+    };
+    line(
+        "full frame (fresh Frame)",
+        &full,
+        full_bytes as f64,
+        &format!("target: < {FULL_FRAME_TARGET_MS} ms"),
+    );
+    line(
+        "full repaint (Frame::invalidate)",
+        &repaint,
+        repaint_bytes as f64,
+        "",
+    );
+    line(
+        "one row changed (upsert+draw+diff)",
+        &row,
+        row_bytes.median(),
+        &format!(
+            "target: < {ROW_CHANGE_TARGET_MS} ms and < {ROW_CHANGE_TARGET_BYTES:.0} bytes ({:.1}% of a full frame)",
+            100.0 * row_bytes.median() / full_bytes as f64
+        ),
+    );
+    println!(
+        "      of which upsert+relayout {:.3} ms, draw_all {:.3} ms, Frame::render {:.3} ms (medians)",
+        row_parts[0].median(),
+        row_parts[1].median(),
+        row_parts[2].median()
+    );
+    line(
+        &format!("animation tick ({VIEW_BUSY} working icons)"),
+        &tick,
+        tick_bytes.median(),
+        "",
+    );
+    let row_ms = |name: &str, s: &Samples, target: f64| Row {
+        name: format!("{name} (median; p99 {:.2} ms)", s.percentile(99.0)),
+        crew: format!("{:.3} ms", s.median()),
+        tmux: "-".to_string(),
+        ratio: None,
+        met: Some(s.median() < target),
+    };
+    Ok(vec![
+        row_ms(
+            &format!("view full frame {VIEW_SESSIONS} sessions"),
+            &full,
+            FULL_FRAME_TARGET_MS,
+        ),
+        row_ms("view one-row change", &row, ROW_CHANGE_TARGET_MS),
+        Row {
+            name: format!("view one-row change bytes (full frame {full_bytes})"),
+            crew: format!("{:.0} B", row_bytes.median()),
+            tmux: "-".to_string(),
+            ratio: None,
+            met: Some(row_bytes.median() < ROW_CHANGE_TARGET_BYTES),
+        },
+    ])
+}
+
+/// The changed row's summary in the `i`th frame: other words than the frame before's.
+fn row_summary(i: usize) -> String {
+    format!("{} · step {i}", VIEW_SUMMARIES[i % VIEW_SUMMARIES.len()])
+}
+
+/// One frame as the view makes it: draw into a fresh surface, then the bytes that turn what
+/// the terminal shows into it.
+fn draw_and_render(
+    model: &mut Model,
+    frame: &mut Frame,
+    now: SystemTime,
+    anim: usize,
+    out: &mut Vec<u8>,
+) {
+    let mut s = Surface::new(VIEW_COLS, VIEW_ROWS);
+    let cursor = draw_all(model, &mut s, now, anim);
+    frame.render(&s, cursor, out);
+}
+
+/// What sessions say they are doing, of a coding agent's length.
+const VIEW_SUMMARIES: &[&str] = &[
+    "Running cargo test -p mux -- --test-threads=1",
+    "Reading src/attach.rs and term/src/view/table.rs",
+    "Editing mux/src/host.rs: retry the socket connect with backoff",
+    "Waiting for the build (cargo build --release)",
+    "Opened PR #412: make crew ls --json stream",
+    "Done: all 214 tests pass",
+    "Searching for callers of Conn::register",
+];
+
+/// VIEW_SESSIONS sessions as the supervisor describes them: every fourth one working, the rest
+/// idle, with names and summaries of a coding agent's length.
+fn view_items(now: SystemTime) -> Vec<Item> {
+    const NAMES: &[&str] = &[
+        "fix-flaky-retry-test",
+        "json-logs",
+        "attach-resize",
+        "docs-spec-4",
+        "bump-deps",
+        "perf-ls",
+        "refactor-host-io",
+        "pr-review-412",
+    ];
+    let ago = |secs: u64| mux::store::rfc3339(now - Duration::from_secs(secs));
+    (0..VIEW_SESSIONS)
+        .map(|i| {
+            let n = i as u64;
+            let working = i % 4 == 3;
+            Item {
+                id: format!("{:08x}", 0x5e55_0000 + n),
+                name: format!("{}-{i}", NAMES[i % NAMES.len()]),
+                agent: "claude".to_string(),
+                state: if working { "working" } else { "idle" }.to_string(),
+                process: "alive".to_string(),
+                summary: Some(VIEW_SUMMARIES[i % VIEW_SUMMARIES.len()].to_string()),
+                prompt: Some(format!("task {i}: {}", NAMES[i % NAMES.len()])),
+                cwd: "/home/user/project".to_string(),
+                created_at: ago(4 * 3600 - n * 60),
+                changed_at: ago(if working { n % 50 } else { 600 + n * 97 }),
+                ..Item::default()
+            }
+        })
+        .collect()
+}
+
+// Real processes
+
+/// Which list: crew's view or tmux's choose-tree.
+#[derive(Clone, Copy)]
+enum Lister {
+    Crew,
+    Tmux,
+}
+
+impl Lister {
+    fn name(self) -> &'static str {
+        match self {
+            Lister::Crew => "crew agents",
+            Lister::Tmux => "tmux choose-tree -s",
+        }
+    }
+
+    /// Keys that put the selection on the list's second row, from where ↓ moves it without
+    /// scrolling: crew keeps the selection on the same session as the groups change.
+    fn to_top(self) -> &'static [&'static [u8]] {
+        match self {
+            // Home selects the first group's header; ↓ its first session.
+            Lister::Crew => &[b"\x1b[H", DOWN],
+            // choose-tree selects the attached session, the first.
+            Lister::Tmux => &[],
+        }
+    }
+
+    /// Text that is on the screen once the list shows the sessions.
+    fn ready_text(self) -> &'static str {
+        match self {
+            Lister::Crew => "Completed",
+            Lister::Tmux => "v001",
+        }
+    }
+}
+
+/// A system's numbers in the two states: [nothing working, VIEW_BUSY working].
+#[derive(Default)]
+struct ListNumbers {
+    /// % of one core: the list's client (`crew agents`, the tmux client).
+    client_cpu: [f64; 2],
+    /// % of one core: the rest of the system (crew's supervisor and hosts, the tmux server).
+    rest_cpu: [f64; 2],
+    /// KB/s the client wrote to its terminal.
+    out_kbs: [f64; 2],
+    /// ↓ to screen, in ms.
+    keys: [Samples; 2],
+    /// Seconds to start the sessions one after another.
+    start_secs: f64,
+    /// How many processes `rest_cpu` covers, with 50 working.
+    rest_procs: usize,
+}
+
+/// The session commands: (idle, busy). A busy one blocks on `fifo` until the harness opens it,
+/// then prints a line every 0.2 s; no process polls meanwhile.
+fn view_workloads(fifo: &Path, i: usize) -> (String, String) {
+    let idle = format!("echo 'session {i} ready'; exec sleep 100000");
+    let busy = format!(
+        "echo 'session {i} ready'; : < {}; n=0; while :; do echo \"session {i} printing line $n of its work\"; n=$((n+1)); sleep 0.2; done",
+        fifo.display()
+    );
+    (idle, busy)
+}
+
+fn view_is_busy(i: usize) -> bool {
+    // Spread over the list, and neither of the two rows ↓ and ↑ move between in tmux.
+    i % 4 == 3
+}
+
+/// Opens the busy sessions' fifo for reading and writing, which never blocks and lets every
+/// reader through, those waiting now and any that comes later while it stays open.
+fn open_release(fifo: &Path) -> Res<File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(fifo)
+        .map_err(|e| format!("cannot open {}: {e}", fifo.display()))
+}
+
+fn view_crew(opts: &Opts, scratch: &Scratch) -> Res<ListNumbers> {
+    let home = CrewHome::create(&opts.crew)?;
+    let fifo = scratch.path("view-c.go");
+    make_fifo(&fifo)?;
+    let start = Instant::now();
+    for i in 0..VIEW_SESSIONS {
+        let (idle, busy) = view_workloads(&fifo, i);
+        home.dispatch(scratch, if view_is_busy(i) { &busy } else { &idle })?;
+    }
+    let start_secs = start.elapsed().as_secs_f64();
+    wait_crew_idle(scratch, &home, VIEW_SESSIONS)?;
+    let mut cmd = pty_command(&home.bin);
+    home.configure(&mut cmd);
+    cmd.arg("agents");
+    let mut client = ListClient::spawn(Lister::Crew, cmd)?;
+    let view = client.pid();
+    let rest = || {
+        let mut pids = home.processes();
+        pids.retain(|p| *p != view);
+        Ok(pids)
+    };
+    let wait_busy = || wait_crew_working(scratch, &home);
+    let mut numbers = measure_list(opts, &mut client, &rest, &fifo, &wait_busy)?;
+    numbers.start_secs = start_secs;
+    Ok(numbers)
+}
+
+/// Polls `crew ls --json` until VIEW_BUSY sessions are working.
+fn wait_crew_working(scratch: &Scratch, home: &CrewHome) -> Res<()> {
+    let start = Instant::now();
+    loop {
+        check_interrupt()?;
+        let sessions = home.list(scratch)?;
+        let working = sessions
+            .iter()
+            .filter(|s| field(s, "state") == "working")
+            .count();
+        if working == VIEW_BUSY {
+            return Ok(());
+        }
+        if start.elapsed() > BUSY_DEADLINE {
+            return Err(format!(
+                "after {} s crew lists {working} of {VIEW_BUSY} printing sessions as working: {}",
+                BUSY_DEADLINE.as_secs(),
+                tally_states(&sessions)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn view_tmux(opts: &Opts, scratch: &Scratch, tmux: &Tmux) -> Res<ListNumbers> {
+    let fifo = scratch.path("view-t.go");
+    make_fifo(&fifo)?;
+    let start = Instant::now();
+    let names: Vec<String> = (0..VIEW_SESSIONS).map(|i| format!("v{i:03}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let (idle, busy) = view_workloads(&fifo, i);
+        let mut cmd = tmux.cmd();
+        cmd.args(["new-session", "-d", "-x", "120", "-y", "50", "-s", name]);
+        scratch.run(cmd.arg(if view_is_busy(i) { &busy } else { &idle }))?;
+    }
+    let start_secs = start.elapsed().as_secs_f64();
+    wait_tmux_text(scratch, tmux, &names, "ready")?;
+    let server = tmux.server_pid(scratch)?;
+    let mut cmd = pty_command("tmux");
+    Tmux::configure(&mut cmd);
+    cmd.args(["attach", "-t", &names[0], ";", "choose-tree", "-s"]);
+    let mut client = ListClient::spawn(Lister::Tmux, cmd)?;
+    let busy: Vec<String> = (0..VIEW_SESSIONS)
+        .filter(|i| view_is_busy(*i))
+        .map(|i| names[i].clone())
+        .collect();
+    let rest = || Ok(vec![server]);
+    let wait_busy = || wait_tmux_text(scratch, tmux, &busy, "printing line");
+    let mut numbers = measure_list(opts, &mut client, &rest, &fifo, &wait_busy)?;
+    numbers.start_secs = start_secs;
+    Ok(numbers)
+}
+
+/// Polls tmux until the screen of each named session shows its text.
+fn wait_tmux_text(scratch: &Scratch, tmux: &Tmux, names: &[String], text: &str) -> Res<()> {
+    let start = Instant::now();
+    let mut left: Vec<&String> = names.iter().collect();
+    loop {
+        let mut still = Vec::new();
+        for name in left {
+            if !tmux.pane_text(scratch, name)?.contains(text) {
+                still.push(name);
+            }
+        }
+        left = still;
+        if left.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > BUSY_DEADLINE {
+            return Err(format!(
+                "after {} s {} of {} tmux sessions do not show {:?} (e.g. {})",
+                BUSY_DEADLINE.as_secs(),
+                left.len(),
+                names.len(),
+                text,
+                left[0]
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The two states in turn: nothing working, then the busy sessions released.
+fn measure_list(
+    opts: &Opts,
+    client: &mut ListClient,
+    rest: &dyn Fn() -> Res<Vec<u32>>,
+    fifo: &Path,
+    wait_busy: &dyn Fn() -> Res<()>,
+) -> Res<ListNumbers> {
+    let mut n = ListNumbers::default();
+    client.wait_ready()?;
+    // Held open until the end: the busy sessions print while it is.
+    let mut release = None;
+    for state in 0..2 {
+        if state == 1 {
+            release = Some(open_release(fifo)?);
+            wait_busy()?;
+            // The client catches up with the change before the window starts.
+            client.read_for(Duration::from_secs(1))?;
+        }
+        let pids = rest()?;
+        n.rest_procs = pids.len();
+        let (client_cpu, rest_cpu, kbs) = client.cpu_window(&pids, opts.view_window())?;
+        n.client_cpu[state] = client_cpu;
+        n.rest_cpu[state] = rest_cpu;
+        n.out_kbs[state] = kbs;
+        n.keys[state] = client.key_latency(opts.view_keys())?;
+    }
+    drop(release);
+    Ok(n)
+}
+
+/// A list client on a PTY, with what its terminal shows.
+struct ListClient {
+    lister: Lister,
+    pty: Pty,
+    screen: vt100::Parser,
+    buf: Vec<u8>,
+}
+
+impl ListClient {
+    fn spawn(lister: Lister, cmd: Command) -> Res<ListClient> {
+        check_interrupt()?;
+        let rows = std::num::NonZeroU16::new(ATTACH_ROWS).expect("rows > 0");
+        let cols = std::num::NonZeroU16::new(ATTACH_COLS).expect("cols > 0");
+        Ok(ListClient {
+            lister,
+            pty: Pty::spawn(cmd)?,
+            screen: vt100::Parser::new(rows, cols, 0),
+            buf: vec![0; READ_SIZE],
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.pty.child.id()
+    }
+
+    /// One read of what arrives within `timeout`, onto the screen; returns the bytes.
+    fn read(&mut self, timeout: Duration) -> Res<usize> {
+        let n = self.pty.read_some(&mut self.buf, timeout)?;
+        self.screen.process(&self.buf[..n]);
+        Ok(n)
+    }
+
+    /// Reads for `time`; returns the bytes.
+    fn read_for(&mut self, time: Duration) -> Res<u64> {
+        let start = Instant::now();
+        let mut total = 0;
+        loop {
+            check_interrupt()?;
+            let left = time.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Ok(total);
+            }
+            total += self.read(left.min(POLL_SLICE))? as u64;
+        }
+    }
+
+    /// The rows drawn highlighted (inverse or on a colour), told by their second column: the
+    /// selection, and lines that stay put such as tmux's status line.
+    fn highlighted(&self) -> Vec<u16> {
+        let screen = self.screen.screen();
+        (0..ATTACH_ROWS)
+            .filter(|&r| {
+                screen
+                    .cell(r, 1)
+                    .is_some_and(|c| c.inverse() || c.bgcolor() != vt100::Color::Default)
+            })
+            .collect()
+    }
+
+    /// Reads until `done` holds for the highlighted rows.
+    fn wait_highlight(&mut self, what: &str, done: impl Fn(&[u16]) -> bool) -> Res<()> {
+        let start = Instant::now();
+        while !done(&self.highlighted()) {
+            check_interrupt()?;
+            let left = KEY_DEADLINE.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(format!(
+                    "{}: {what} did not show within {} s; highlighted rows {:?}, screen:\n{}",
+                    self.lister.name(),
+                    KEY_DEADLINE.as_secs(),
+                    self.highlighted(),
+                    self.screen.screen().contents()
+                ));
+            }
+            self.read(left.min(POLL_SLICE))?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the list shows the sessions with a row selected.
+    fn wait_ready(&mut self) -> Res<()> {
+        let start = Instant::now();
+        let text = self.lister.ready_text();
+        loop {
+            check_interrupt()?;
+            if self.screen.screen().contents().contains(text) && !self.highlighted().is_empty() {
+                return self.read_for(SETTLE_READS).map(drop);
+            }
+            if start.elapsed() > ATTACH_DEADLINE {
+                return Err(format!(
+                    "{} did not show its list within {} s; screen:\n{}",
+                    self.lister.name(),
+                    ATTACH_DEADLINE.as_secs(),
+                    self.screen.screen().contents()
+                ));
+            }
+            self.read(POLL_SLICE)?;
+        }
+    }
+
+    /// CPU of the client and of `rest` over `window` while the client's output is drained, in
+    /// % of one core, and the KB/s it wrote.
+    fn cpu_window(&mut self, rest: &[u32], window: Duration) -> Res<(f64, f64, f64)> {
+        let client = [self.pid()];
+        let (c0, r0) = (cpu_ticks(&client)?, cpu_ticks(rest)?);
+        let start = Instant::now();
+        let bytes = self.read_for(window)?;
+        let secs = start.elapsed().as_secs_f64();
+        let (c1, r1) = (cpu_ticks(&client)?, cpu_ticks(rest)?);
+        // SAFETY: sysconf has no memory effects.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let percent = |ticks: u64| ticks as f64 / hz / secs * 100.0;
+        Ok((
+            percent(c1.saturating_sub(c0)),
+            percent(r1.saturating_sub(r0)),
+            bytes as f64 / 1e3 / secs,
+        ))
+    }
+
+    /// Times ↓ from the write until the selection shows one row down; an untimed ↑ puts it
+    /// back before the next. Returns ms.
+    fn key_latency(&mut self, keys: usize) -> Res<Samples> {
+        for key in self.lister.to_top() {
+            self.pty.write_all(key)?;
+            self.read_for(SETTLE_READS)?;
+        }
+        // Learn the highlighted rows before and after one ↓.
+        let before = self.highlighted();
+        self.pty.write_all(DOWN)?;
+        self.wait_highlight("↓", |h| h != before)?;
+        self.read_for(SETTLE_READS)?;
+        let after = self.highlighted();
+        self.pty.write_all(UP)?;
+        self.wait_highlight("↑", |h| h == before)?;
+        let mut samples = Samples::default();
+        for i in 0..VIEW_KEY_WARMUP + keys {
+            // What is on its way now is not the key's.
+            while self.read(Duration::ZERO)? > 0 {}
+            let start = Instant::now();
+            self.pty.write_all(DOWN)?;
+            self.wait_highlight("↓", |h| h == after)?;
+            if i >= VIEW_KEY_WARMUP {
+                samples.0.push(ms_since(start));
+            }
+            self.pty.write_all(UP)?;
+            self.wait_highlight("↑", |h| h == before)?;
+        }
+        Ok(samples)
+    }
+}
+
+/// utime + stime of the processes, in clock ticks.
+fn cpu_ticks(pids: &[u32]) -> Res<u64> {
+    let mut total = 0;
+    for pid in pids {
+        let path = format!("/proc/{pid}/stat");
+        let stat = fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        // The fields after the command name, which may hold spaces, start with the state
+        // (field 3); utime and stime are fields 14 and 15.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        for f in [11, 12] {
+            total += fields
+                .get(f)
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| format!("{path}: no CPU times in {stat:?}"))?;
+        }
+    }
+    Ok(total)
+}
+
+// Reporting
+
+fn print_view_numbers(crew: &Res<ListNumbers>, tmux: &Res<ListNumbers>) {
+    for (name, r) in [("crew", crew), ("tmux", tmux)] {
+        match r {
+            Ok(n) => println!(
+                "    {name}: started {VIEW_SESSIONS} sessions one after another in {:.1} s",
+                n.start_secs
+            ),
+            Err(e) => println!("    {name}: failed: {e}"),
+        }
+    }
+    if crew.is_err() && tmux.is_err() {
+        return;
+    }
+    println!(
+        "    {:<40} {:>16} {:>16}",
+        "CPU, % of one core",
+        "nothing working",
+        format!("{VIEW_BUSY} working")
+    );
+    let cpu = |label: &str, r: &Res<ListNumbers>, f: &dyn Fn(&ListNumbers, usize) -> f64| {
+        if let Ok(n) = r {
+            println!("    {label:<40} {:>16.2} {:>16.2}", f(n, 0), f(n, 1));
+        }
+    };
+    cpu("crew agents", crew, &|n, s| n.client_cpu[s]);
+    let rest = match crew {
+        Ok(n) => format!(
+            "crew supervisor + {} host processes",
+            n.rest_procs.saturating_sub(1)
+        ),
+        Err(_) => String::new(),
+    };
+    cpu(&rest, crew, &|n, s| n.rest_cpu[s]);
+    cpu("crew all", crew, &|n, s| n.client_cpu[s] + n.rest_cpu[s]);
+    cpu("tmux client (choose-tree -s)", tmux, &|n, s| {
+        n.client_cpu[s]
+    });
+    cpu("tmux server", tmux, &|n, s| n.rest_cpu[s]);
+    cpu("tmux all", tmux, &|n, s| n.client_cpu[s] + n.rest_cpu[s]);
+    cpu(
+        "crew agents: KB/s written to the terminal",
+        crew,
+        &|n, s| n.out_kbs[s],
+    );
+    cpu(
+        "tmux client: KB/s written to the terminal",
+        tmux,
+        &|n, s| n.out_kbs[s],
+    );
+    println!(
+        "    target: crew agents ~0% with nothing working (< {IDLE_CPU_TARGET}%), < {BUSY_CPU_TARGET}% with {VIEW_BUSY} working"
+    );
+    println!(
+        "    {:<40} {:>16} {:>16}",
+        "↓ to screen, p50 / p99 ms",
+        "nothing working",
+        format!("{VIEW_BUSY} working")
+    );
+    for (label, r) in [("crew agents", crew), ("tmux choose-tree -s", tmux)] {
+        if let Ok(n) = r {
+            let pair =
+                |s: &Samples| format!("{:.2} / {:.2}", s.percentile(50.0), s.percentile(99.0));
+            println!(
+                "    {label:<40} {:>16} {:>16}",
+                pair(&n.keys[0]),
+                pair(&n.keys[1])
+            );
+        }
+    }
+    if let (Ok(c), Ok(t)) = (crew, tmux) {
+        let ratio = |f: &dyn Fn(&ListNumbers) -> f64| {
+            let (c, t) = (f(c), f(t));
+            if t > 0.0 {
+                format!("{:.2}", c / t)
+            } else {
+                "-".to_string()
+            }
+        };
+        println!(
+            "    crew/tmux: CPU (all) {} / {}, ↓ p50 {} / {}, p99 {} / {}   target: ↓ p99 < {KEY_P99_TARGET_MS} ms",
+            ratio(&|n| n.client_cpu[0] + n.rest_cpu[0]),
+            ratio(&|n| n.client_cpu[1] + n.rest_cpu[1]),
+            ratio(&|n| n.keys[0].percentile(50.0)),
+            ratio(&|n| n.keys[1].percentile(50.0)),
+            ratio(&|n| n.keys[0].percentile(99.0)),
+            ratio(&|n| n.keys[1].percentile(99.0)),
+        );
+    }
+}
+
+fn view_rows(crew: &Res<ListNumbers>, tmux: &Res<ListNumbers>) -> Vec<Row> {
+    let crew = crew.as_ref().ok();
+    let tmux = tmux.as_ref().ok();
+    let shown = |v: Option<f64>, unit: &str, digits: usize| {
+        v.map(|v| format!("{v:.digits$} {unit}"))
+            .unwrap_or_else(|| "failed".to_string())
+    };
+    let ratio =
+        |c: Option<f64>, t: Option<f64>| c.zip(t).filter(|(_, t)| *t > 0.0).map(|(c, t)| c / t);
+    let mut rows = Vec::new();
+    for (state, label, target) in [
+        (0, "nothing working".to_string(), IDLE_CPU_TARGET),
+        (1, format!("{VIEW_BUSY} working"), BUSY_CPU_TARGET),
+    ] {
+        let c = crew.map(|n| n.client_cpu[state]);
+        rows.push(Row {
+            name: format!("view CPU, {label}: crew agents"),
+            crew: shown(c, "%", 2),
+            tmux: "-".to_string(),
+            ratio: None,
+            met: Some(c.is_some_and(|c| c < target)),
+        });
+        let all = |n: &ListNumbers| n.client_cpu[state] + n.rest_cpu[state];
+        let (c, t) = (crew.map(all), tmux.map(all));
+        rows.push(Row {
+            name: format!("view CPU, {label}: all processes"),
+            crew: shown(c, "%", 2),
+            tmux: shown(t, "%", 2),
+            ratio: ratio(c, t),
+            met: None,
+        });
+    }
+    for p in [50.0, 99.0] {
+        let pct = |n: &ListNumbers| n.keys[1].percentile(p);
+        let (c, t) = (crew.map(pct), tmux.map(pct));
+        rows.push(Row {
+            name: format!("view ↓ to screen p{p:.0}, {VIEW_BUSY} working"),
+            crew: shown(c, "ms", 2),
+            tmux: shown(t, "ms", 2),
+            ratio: ratio(c, t),
+            met: (p == 99.0).then(|| c.is_some_and(|c| c < KEY_P99_TARGET_MS)),
         });
     }
     rows
