@@ -32,7 +32,6 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 use term::groups::Item;
 use term::view::{draw_all, Frame, Model, Settings};
-use termwiz::surface::Surface;
 
 type Res<T> = Result<T, String>;
 
@@ -2574,10 +2573,9 @@ fn view_in_process(opts: &Opts) -> Res<Vec<Row>> {
         let start = Instant::now();
         model.upsert(item);
         let upserted = Instant::now();
-        let mut s = Surface::new(VIEW_COLS, VIEW_ROWS);
-        let cursor = draw_all(&mut model, &mut s, now, 0);
+        let cursor = draw_all(&mut model, &mut frame, now, 0);
         let drawn = Instant::now();
-        frame.render(&s, cursor, &mut out);
+        frame.render(cursor, &mut out);
         let done = Instant::now();
         if i >= WARMUP {
             row.0.push(ms_since(start));
@@ -2682,8 +2680,8 @@ fn row_summary(i: usize) -> String {
     format!("{} · step {i}", VIEW_SUMMARIES[i % VIEW_SUMMARIES.len()])
 }
 
-/// One frame as the view makes it: draw into a fresh surface, then the bytes that turn what
-/// the terminal shows into it.
+/// One frame as the view makes it: draw what changed on the frame's canvas, then the bytes
+/// that turn what the terminal shows into it.
 fn draw_and_render(
     model: &mut Model,
     frame: &mut Frame,
@@ -2691,9 +2689,8 @@ fn draw_and_render(
     anim: usize,
     out: &mut Vec<u8>,
 ) {
-    let mut s = Surface::new(VIEW_COLS, VIEW_ROWS);
-    let cursor = draw_all(model, &mut s, now, anim);
-    frame.render(&s, cursor, out);
+    let cursor = draw_all(model, frame, now, anim);
+    frame.render(cursor, out);
 }
 
 /// What sessions say they are doing, of a coding agent's length.

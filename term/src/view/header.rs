@@ -1,11 +1,11 @@
 //! The header: version, dispatch model, directory, and a count per state.
 
-use termwiz::surface::Surface;
-
 use super::draw::{self, put};
+use super::frame::Frame;
 use super::model::Model;
 
-pub fn draw(m: &Model, s: &mut Surface, cols: usize) {
+pub fn draw(m: &Model, f: &mut Frame, cols: usize) {
+    let s = f.line(0);
     let mut left = format!("crew {}", env!("CARGO_PKG_VERSION"));
     match (&m.session_model, &m.model) {
         (Some(model), _) => left.push_str(&format!(" · model {model} (session)")),

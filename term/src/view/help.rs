@@ -1,8 +1,7 @@
 //! `?`: every shortcut, in context (what the keys do on the selected line).
 
-use termwiz::surface::Surface;
-
 use super::draw::{self, put};
+use super::frame::Frame;
 use super::model::{Line, Model};
 
 const KEYS: &[(&str, &str)] = &[
@@ -61,7 +60,11 @@ const KEYS: &[(&str, &str)] = &[
     ("/exit", "leave the view"),
 ];
 
-pub fn draw(m: &Model, s: &mut Surface, top: usize, height: usize, cols: usize) {
+pub fn draw(m: &Model, f: &mut Frame, top: usize, height: usize, cols: usize) {
+    for y in top..top + height {
+        f.line(y);
+    }
+    let s = f.canvas();
     let context = match m.selected_line() {
         Some(Line::Group { title, .. }) => {
             format!("On the group “{title}”: Enter collapses, Ctrl+X deletes all its sessions.")

@@ -3,18 +3,17 @@
 
 use std::time::{Duration, Instant};
 
-use termwiz::color::AnsiColor;
-use termwiz::surface::Surface;
-
 use super::draw::{self, put};
+use super::frame::Frame;
 use super::model::{Line, Mode, Model};
+use termwiz::color::AnsiColor;
 
 /// How long a status message stays.
 pub const STATUS_TIME: Duration = Duration::from_secs(6);
 
 pub fn draw(
     m: &Model,
-    s: &mut Surface,
+    f: &mut Frame,
     rows: usize,
     cols: usize,
     now: Instant,
@@ -23,6 +22,10 @@ pub fn draw(
         return None;
     }
     let (status_y, input_y, footer_y) = (rows - 3, rows - 2, rows - 1);
+    for y in [status_y, input_y, footer_y] {
+        f.line(y);
+    }
+    let s = f.canvas();
     match &m.mode {
         Mode::ConfirmDelete { title, ids } => {
             let n = ids.len();

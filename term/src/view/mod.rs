@@ -34,7 +34,6 @@ use mux::protocol::Reply;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
 use signal_hook_mio::v1_0::Signals;
 use termwiz::input::{InputEvent, InputParser};
-use termwiz::surface::Surface;
 
 use crate::groups::Item;
 use crate::raw::{self, read_fd, write_fd, Raw};
@@ -392,9 +391,8 @@ impl View {
     fn render(&mut self, m: &mut Model) {
         self.dirty = false;
         let now = SystemTime::now();
-        let mut s = Surface::new(self.cols, self.rows);
-        let cursor = draw_all(m, &mut s, now, self.anim);
-        self.frame.render(&s, cursor, &mut self.out);
+        let cursor = draw_all(m, &mut self.frame, now, self.anim);
+        self.frame.render(cursor, &mut self.out);
         self.tick_at = next_tick(m, now).map(|d| Instant::now() + d);
     }
 
@@ -457,22 +455,22 @@ fn on_push(m: &mut Model, reply: Reply) {
 
 /// Draws a whole frame of the view; returns where the cursor goes. Public for the
 /// benchmark, which times it.
-pub fn draw_all(m: &mut Model, s: &mut Surface, now: SystemTime, anim: usize) -> Cursor {
-    let (cols, rows) = s.dimensions();
-    header::draw(m, s, cols);
+pub fn draw_all(m: &mut Model, f: &mut Frame, now: SystemTime, anim: usize) -> Cursor {
+    let (cols, rows) = f.size();
+    header::draw(m, f, cols);
     let top = 1;
     let body = rows.saturating_sub(4);
     if m.mode == model::Mode::Help {
-        help::draw(m, s, top, body, cols);
+        help::draw(m, f, top, body, cols);
     } else if m.peek.is_some() {
         let peek_h = (body / 2).max(body.min(8));
         let table_h = body - peek_h;
-        table::draw(m, s, top, table_h, cols, now, anim);
-        peek::draw(m, s, top + table_h, peek_h, cols);
+        table::draw(m, f, top, table_h, cols, now, anim);
+        peek::draw(m, f, top + table_h, peek_h, cols);
     } else {
-        table::draw(m, s, top, body, cols, now, anim);
+        table::draw(m, f, top, body, cols, now, anim);
     }
-    input::draw(m, s, rows, cols, Instant::now())
+    input::draw(m, f, rows, cols, Instant::now())
 }
 
 /// How long until something drawn changes by itself: an age (`45s` → `46s`), a loop's

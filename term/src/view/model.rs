@@ -98,6 +98,8 @@ pub struct Model {
     pub selected: usize,
     /// The first line the table shows.
     pub scroll: usize,
+    /// The widest session name; names get up to a quarter of the width, 8 to 28 columns.
+    pub name_width: usize,
     key: Option<Key>,
     /// Groups whose `… N more` was expanded in this run.
     pub expanded: HashSet<String>,
@@ -129,6 +131,7 @@ impl Model {
             lines: Vec::new(),
             selected: 0,
             scroll: 0,
+            name_width: 8,
             key: None,
             expanded: HashSet::new(),
             input: String::new(),
@@ -226,6 +229,12 @@ impl Model {
             }
         }
         self.lines = lines;
+        self.name_width = self
+            .items
+            .iter()
+            .map(|i| crate::text::width(&crate::text::sanitize(super::table::display_name(i))))
+            .max()
+            .unwrap_or(8);
         if let Some(id) = self.pending_select.clone() {
             if self.select_session(&id) {
                 self.pending_select = None;

@@ -6,11 +6,16 @@ use termwiz::color::{ColorAttribute, SrgbaTuple};
 use termwiz::surface::Surface;
 
 use super::draw::{self, put};
+use super::frame::Frame;
 use super::model::Model;
 
 /// Draws the panel in rows `top..top+height`.
-pub fn draw(m: &Model, s: &mut Surface, top: usize, height: usize, cols: usize) {
+pub fn draw(m: &Model, f: &mut Frame, top: usize, height: usize, cols: usize) {
     let Some(peek) = &m.peek else { return };
+    for y in top..top + height {
+        f.line(y);
+    }
+    let s = f.canvas();
     if height == 0 {
         return;
     }

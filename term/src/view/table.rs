@@ -6,7 +6,10 @@ use std::time::SystemTime;
 use termwiz::cell::CellAttributes;
 use termwiz::surface::Surface;
 
+use std::fmt::Write;
+
 use super::draw::{self, fill, put};
+use super::frame::Frame;
 use super::model::{Line, Model};
 use crate::groups::{Group, Item};
 use crate::text;
@@ -16,9 +19,10 @@ const AGE_W: usize = 4;
 const PR_W: usize = 3;
 
 /// Draws lines `scroll..` into rows `top..top+height`, scrolling so the selection shows.
+/// Each row is keyed by what it shows, so an unchanged row is not drawn again.
 pub fn draw(
     m: &mut Model,
-    s: &mut Surface,
+    f: &mut Frame,
     top: usize,
     height: usize,
     cols: usize,
@@ -36,7 +40,11 @@ pub fn draw(
         } else {
             "no sessions yet: type a prompt below and press Enter"
         };
+        let s = f.line(top);
         put(s, 2, top, hint, cols.saturating_sub(2), &draw::dim());
+        for y in top + 1..top + height {
+            f.keyed_line(y, BLANK);
+        }
         return;
     }
     if m.selected < m.scroll {
@@ -45,17 +53,27 @@ pub fn draw(
         m.scroll = m.selected + 1 - height;
     }
     m.scroll = m.scroll.min(m.lines.len().saturating_sub(height));
-    let name_w = name_width(m, cols);
-    for (row, at) in (m.scroll..m.lines.len()).take(height).enumerate() {
+    let name_w = m.name_width.clamp(8, (cols / 4).clamp(8, 28));
+    let mut key = String::new();
+    for row in 0..height {
         let y = top + row;
+        let at = m.scroll + row;
         let selected = at == m.selected;
-        match &m.lines[at] {
-            Line::Group {
+        key.clear();
+        match m.lines.get(at) {
+            None => {
+                f.keyed_line(y, BLANK);
+            }
+            Some(Line::Group {
                 group,
                 title,
                 count,
                 collapsed,
-            } => {
+            }) => {
+                let _ = write!(key, "g{selected}{cols}|{title}|{count}|{collapsed}");
+                let Some(s) = f.keyed_line(y, &key) else {
+                    continue;
+                };
                 let mark = if *collapsed { "▸" } else { "▾" };
                 let title = match group {
                     Group::Directory => draw::home_relative(title),
@@ -68,7 +86,11 @@ pub fn draw(
                     fill(s, x, y, cols.saturating_sub(x), &a);
                 }
             }
-            Line::Fold { count, .. } => {
+            Some(Line::Fold { count, .. }) => {
+                let _ = write!(key, "f{selected}{cols}|{count}");
+                let Some(s) = f.keyed_line(y, &key) else {
+                    continue;
+                };
                 let mut a = draw::dim();
                 a.set_reverse(selected);
                 let x = put(s, 0, y, &format!("    … {count} more"), cols, &a);
@@ -76,89 +98,115 @@ pub fn draw(
                     fill(s, x, y, cols.saturating_sub(x), &a);
                 }
             }
-            Line::Session(i) => {
-                session_row(s, &m.items[*i], y, cols, name_w, selected, now, frame);
+            Some(Line::Session(i)) => {
+                let item = &m.items[*i];
+                let row = Row {
+                    item,
+                    detail: detail(item, now),
+                    age: age_of(&item.changed_at, now),
+                    selected,
+                    name_w,
+                    // Only a working icon changes from one animation frame to the next.
+                    frame: if item.state == "working" {
+                        frame % 3
+                    } else {
+                        0
+                    },
+                };
+                row.key(&mut key, cols);
+                if let Some(s) = f.keyed_line(y, &key) {
+                    row.draw(s, y, cols);
+                }
             }
         }
     }
 }
 
-/// Names get a quarter of the width, between 8 and 28 columns, and no more than the
-/// longest name needs.
-fn name_width(m: &Model, cols: usize) -> usize {
-    let longest = m
-        .items
-        .iter()
-        .map(|i| draw::width(&text::sanitize(display_name(i))))
-        .max()
-        .unwrap_or(8);
-    longest.clamp(8, (cols / 4).clamp(8, 28))
+/// The key of a table line with nothing on it.
+const BLANK: &str = "-";
+
+/// One session row and everything it shows.
+struct Row<'a> {
+    item: &'a Item,
+    detail: String,
+    age: String,
+    selected: bool,
+    name_w: usize,
+    frame: usize,
 }
 
-fn display_name(item: &Item) -> &str {
+impl Row<'_> {
+    fn key(&self, key: &mut String, cols: usize) {
+        let i = self.item;
+        let _ = write!(
+            key,
+            "s{}{}{}{cols}|{}|{}|{}|{}|{}|{}|",
+            self.selected,
+            self.frame,
+            self.name_w,
+            i.state,
+            i.process,
+            i.name,
+            self.detail,
+            self.age,
+            i.prs.len()
+        );
+        for p in &i.prs {
+            let _ = write!(key, "{}{}|", p.color, p.url);
+        }
+    }
+
+    fn draw(&self, s: &mut Surface, y: usize, cols: usize) {
+        let (item, selected) = (self.item, self.selected);
+        let sel = |mut a: CellAttributes| {
+            a.set_reverse(selected);
+            a
+        };
+        if selected {
+            fill(s, 0, y, cols, &sel(draw::plain()));
+        }
+        let (glyph, icon_attrs) = draw::icon(&item.state, &item.process, self.frame);
+        put(s, 2, y, glyph, cols.saturating_sub(2), &sel(icon_attrs));
+        let mut x = 4;
+        if x >= cols {
+            return;
+        }
+        put(
+            s,
+            x,
+            y,
+            display_name(item),
+            self.name_w.min(cols - x),
+            &sel(draw::plain()),
+        );
+        x += self.name_w + 2;
+        let right = AGE_W + 1 + PR_W;
+        let detail_w = cols.saturating_sub(x + right + 1);
+        if detail_w > 0 {
+            let mut a = draw::plain();
+            if item.state == "needs_input" {
+                a.set_foreground(draw::state_color("needs_input"));
+            } else if matches!(item.state.as_str(), "failed" | "broken") {
+                a.set_foreground(draw::state_color("failed"));
+            }
+            put(s, x, y, &self.detail, detail_w, &sel(a));
+        }
+        if cols < x + right {
+            return;
+        }
+        let age_x = cols - right;
+        let age_at = age_x + AGE_W - draw::width(&self.age).min(AGE_W);
+        put(s, age_at, y, &self.age, AGE_W, &sel(draw::dim()));
+        pr_dot(s, item, cols - PR_W, y, selected);
+    }
+}
+
+pub fn display_name(item: &Item) -> &str {
     if item.state == "broken" {
         "(broken)"
     } else {
         &item.name
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn session_row(
-    s: &mut Surface,
-    item: &Item,
-    y: usize,
-    cols: usize,
-    name_w: usize,
-    selected: bool,
-    now: SystemTime,
-    frame: usize,
-) {
-    let sel = |mut a: CellAttributes| {
-        a.set_reverse(selected);
-        a
-    };
-    fill(s, 0, y, cols, &sel(draw::plain()));
-    let (glyph, icon_attrs) = draw::icon(&item.state, &item.process, frame);
-    put(s, 2, y, glyph, cols.saturating_sub(2), &sel(icon_attrs));
-    let mut x = 4;
-    if x >= cols {
-        return;
-    }
-    put(
-        s,
-        x,
-        y,
-        display_name(item),
-        name_w.min(cols - x),
-        &sel(draw::plain()),
-    );
-    x += name_w + 2;
-    let right = AGE_W + 1 + PR_W;
-    let detail_w = cols.saturating_sub(x + right + 1);
-    if detail_w > 0 {
-        let mut a = draw::plain();
-        if item.state == "needs_input" {
-            a.set_foreground(draw::state_color("needs_input"));
-        } else if matches!(item.state.as_str(), "failed" | "broken") {
-            a.set_foreground(draw::state_color("failed"));
-        }
-        put(s, x, y, &detail(item, now), detail_w, &sel(a));
-    }
-    if cols < x + right {
-        return;
-    }
-    let age_x = cols - right;
-    let age = age_of(&item.changed_at, now);
-    put(
-        s,
-        age_x + AGE_W - draw::width(&age).min(AGE_W),
-        y,
-        &age,
-        AGE_W,
-        &sel(draw::dim()),
-    );
-    pr_dot(s, item, cols - PR_W, y, selected);
 }
 
 /// What the row says: the question it waits on, why it failed, its loop countdown, else
