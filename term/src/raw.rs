@@ -102,3 +102,65 @@ pub fn write_fd(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
         Ok(n as usize)
     }
 }
+
+/// Bytes for the terminal on a non-blocking stdout: queued, written as far as the terminal
+/// takes them, and the rest kept for its next writable event. The attach client and the
+/// view both draw through one.
+#[derive(Default)]
+pub struct Output {
+    buf: Vec<u8>,
+    sent: usize,
+    /// The last write would have blocked; wait for a writable event.
+    pub blocked: bool,
+}
+
+impl Output {
+    /// Bytes queued and not yet written.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.sent
+    }
+
+    /// The queue, to append to.
+    pub fn queue(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Writes until done or the terminal is full. A terminal that is gone loses the queue;
+    /// the caller finds out from stdin.
+    pub fn write(&mut self) {
+        while !self.blocked && self.sent < self.buf.len() {
+            match write_fd(1, &self.buf[self.sent..]) {
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.blocked = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => self.discard(),
+            }
+        }
+        if self.sent == self.buf.len() {
+            self.discard();
+        }
+    }
+
+    pub fn discard(&mut self) {
+        self.buf.clear();
+        self.sent = 0;
+    }
+
+    /// The last words on the way out: stdout goes back to blocking, and whatever is queued
+    /// is written, then `tail`.
+    pub fn finish(&mut self, tail: &[u8]) {
+        use std::io::Write;
+        unsafe {
+            libc::fcntl(
+                1,
+                libc::F_SETFL,
+                libc::fcntl(1, libc::F_GETFL) & !libc::O_NONBLOCK,
+            );
+        }
+        let mut stdout = io::stdout();
+        let _ = stdout.write_all(&self.buf[self.sent..]);
+        let _ = stdout.write_all(tail);
+        let _ = stdout.flush();
+        self.discard();
+    }
+}

@@ -17,6 +17,16 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, in the order of SPEC 2.
+    pub const ALL: [State; 6] = [
+        State::Working,
+        State::NeedsInput,
+        State::Idle,
+        State::Completed,
+        State::Failed,
+        State::Stopped,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             State::Working => "working",

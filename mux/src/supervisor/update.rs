@@ -45,33 +45,29 @@ impl Supervisor {
     }
 
     pub(super) fn pin(&mut self, token: Token, query: &str, pinned: bool) {
-        let Some(id) = self.resolve_for(token, query) else {
-            return;
-        };
-        self.update(
-            token,
-            id,
-            HostRequest::Update {
-                name: None,
-                pinned: Some(pinned),
-                order: None,
-            },
-        );
+        self.update_resolved(token, query, None, Some(pinned), None);
     }
 
     pub(super) fn reorder(&mut self, token: Token, query: &str, order: i64) {
-        let Some(id) = self.resolve_for(token, query) else {
-            return;
-        };
-        self.update(
-            token,
-            id,
-            HostRequest::Update {
-                name: None,
-                pinned: None,
-                order: Some(order),
-            },
-        );
+        self.update_resolved(token, query, None, None, Some(order));
+    }
+
+    fn update_resolved(
+        &mut self,
+        token: Token,
+        query: &str,
+        name: Option<String>,
+        pinned: Option<bool>,
+        order: Option<i64>,
+    ) {
+        if let Some(id) = self.resolve_for(token, query) {
+            let request = HostRequest::Update {
+                name,
+                pinned,
+                order,
+            };
+            self.update(token, id, request);
+        }
     }
 
     fn update(&mut self, token: Token, id: String, request: HostRequest) {

@@ -7,25 +7,26 @@ use super::Supervisor;
 
 impl Supervisor {
     pub(super) fn watch(&mut self, token: Token) {
+        // Earlier watchers hear of pending changes first; the new one starts from the list,
+        // which holds everything.
         self.push_changes();
         self.list(token);
+        for c in self.cache.values_mut() {
+            c.sent = true;
+        }
+        self.watched = self.cache.keys().cloned().collect();
+        self.changed = false;
         self.watchers.push(token);
     }
 
     /// Sends every session changed since the last push to every watcher, and the ids of
     /// sessions that are gone. Cheap when nothing changed: one flag.
     pub(super) fn push_changes(&mut self) {
-        if !self.changed {
+        // Without watchers there is nobody to tell; `watch` starts the next one afresh.
+        if !self.changed || self.watchers.is_empty() {
             return;
         }
         self.changed = false;
-        if self.watchers.is_empty() {
-            for c in self.cache.values_mut() {
-                c.sent = true;
-            }
-            self.watched = self.cache.keys().cloned().collect();
-            return;
-        }
         let mut frames: Vec<Vec<u8>> = Vec::new();
         for (id, c) in self.cache.iter_mut() {
             if !c.sent {

@@ -9,7 +9,7 @@
 mod keys;
 mod recap;
 
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
 use signal_hook_mio::v1_0::Signals;
 
 pub use crate::raw::size as terminal_size;
-use crate::raw::{self, read_fd, write_fd, Raw};
+use crate::raw::{self, read_fd, Output, Raw};
 pub use keys::{Action, Keys};
 
 const STDIN: Token = Token(0);
@@ -84,11 +84,9 @@ pub fn run(opts: &Options<'_>) -> Result<Outcome, String> {
         poll,
         conn,
         keys: Keys::new(opts.detach_key),
-        out: Vec::new(),
-        out_sent: 0,
+        out: Output::default(),
         socket_ready: true,
         stdin_ready: true,
-        stdout_blocked: false,
         alternate: false,
         rows,
         recap_until: None,
@@ -105,12 +103,10 @@ struct Attach {
     conn: Conn,
     keys: Keys,
     /// Output for the terminal not yet written.
-    out: Vec<u8>,
-    out_sent: usize,
+    out: Output,
     /// The socket may have more to read (edge-triggered: read until it would block).
     socket_ready: bool,
     stdin_ready: bool,
-    stdout_blocked: bool,
     /// Whether the session's output left the terminal on the alternate screen.
     alternate: bool,
     rows: u16,
@@ -143,7 +139,7 @@ impl Attach {
                 match event.token() {
                     SOCKET => self.socket_ready = true,
                     STDIN => self.stdin_ready = true,
-                    STDOUT => self.stdout_blocked = false,
+                    STDOUT => self.out.blocked = false,
                     SIGNALS => {
                         for sig in signals.pending() {
                             if sig == SIGWINCH {
@@ -173,7 +169,7 @@ impl Attach {
             if let Some(outcome) = self.read_socket() {
                 return outcome;
             }
-            self.write_out();
+            self.out.write();
             if self.conn.flush().is_err() {
                 return Outcome::Lost("the session's host went away".into());
             }
@@ -248,7 +244,7 @@ impl Attach {
     /// long as the terminal keeps up and no recap is on screen.
     fn read_socket(&mut self) -> Option<Outcome> {
         loop {
-            while self.recap_until.is_none() && self.out.len() - self.out_sent < OUT_LIMIT {
+            while self.recap_until.is_none() && self.out.pending() < OUT_LIMIT {
                 match self.conn.next_message::<Reply>() {
                     Ok(None) => break,
                     Ok(Some(Err(bytes))) => self.output(&bytes),
@@ -260,7 +256,7 @@ impl Attach {
                     Err(e) => return Some(Outcome::Lost(format!("bad data from the host: {e}"))),
                 }
             }
-            if self.recap_until.is_some() || self.out.len() - self.out_sent >= OUT_LIMIT {
+            if self.recap_until.is_some() || self.out.pending() >= OUT_LIMIT {
                 return None;
             }
             if self.conn.eof {
@@ -283,7 +279,7 @@ impl Attach {
                 self.greeted = true;
                 if let Some(recap) = recap {
                     let text = recap::render(&session, &recap);
-                    self.out.extend_from_slice(text.as_bytes());
+                    self.out.queue().extend_from_slice(text.as_bytes());
                     self.recap_until = Some(Instant::now() + RECAP_TIME);
                 }
                 None
@@ -303,26 +299,7 @@ impl Attach {
         if let Some(alt) = last_screen_switch(bytes) {
             self.alternate = alt;
         }
-        self.out.extend_from_slice(bytes);
-    }
-
-    fn write_out(&mut self) {
-        while !self.stdout_blocked && self.out_sent < self.out.len() {
-            match write_fd(1, &self.out[self.out_sent..]) {
-                Ok(n) => self.out_sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.stdout_blocked = true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // The terminal is gone; the next read of stdin ends the attach.
-                Err(_) => {
-                    self.out.clear();
-                    self.out_sent = 0;
-                }
-            }
-        }
-        if self.out_sent == self.out.len() {
-            self.out.clear();
-            self.out_sent = 0;
-        }
+        self.out.queue().extend_from_slice(bytes);
     }
 
     /// Puts the terminal back the way a shell expects it and says why the attach ended.
@@ -337,18 +314,8 @@ impl Attach {
         text.push_str("\x1b[0m\x1b[?25h\x1b[?2004l\x1b[?1l\x1b>");
         text.push_str("\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l");
         // Unsent output is dropped: the terminal must not wait on a slow session.
-        self.out.clear();
-        self.out_sent = 0;
-        let mut stdout = io::stdout();
-        unsafe {
-            libc::fcntl(
-                1,
-                libc::F_SETFL,
-                libc::fcntl(1, libc::F_GETFL) & !libc::O_NONBLOCK,
-            )
-        };
-        let _ = stdout.write_all(text.as_bytes());
-        let _ = stdout.flush();
+        self.out.discard();
+        self.out.finish(text.as_bytes());
     }
 }
 

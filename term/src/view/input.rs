@@ -36,12 +36,11 @@ pub fn draw(
             put(s, 0, status_y, &text, cols, &draw::fg(AnsiColor::Olive));
         }
         _ => {
-            if let Some((text, at)) = m
+            if let Some((text, _)) = m
                 .status
                 .as_ref()
                 .filter(|(_, at)| now.duration_since(*at) < STATUS_TIME)
             {
-                let _ = at;
                 put(s, 0, status_y, text, cols, &draw::fg(AnsiColor::Olive));
             }
         }

@@ -405,18 +405,11 @@ fn complete(m: &mut Model) {
         ));
         return;
     }
-    let states = [
-        "working",
-        "needs_input",
-        "idle",
-        "completed",
-        "failed",
-        "stopped",
-        "blocked",
-    ];
     let candidates: Vec<String> = if let Some(s) = m.input.strip_prefix("s:") {
+        let states = mux::protocol::State::ALL.map(|s| s.as_str());
         states
             .iter()
+            .chain(&["blocked"])
             .filter(|x| x.starts_with(s))
             .map(|x| format!("s:{x}"))
             .collect()

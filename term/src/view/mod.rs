@@ -23,7 +23,7 @@ mod peek;
 mod table;
 mod worker;
 
-use std::io::{self, Write};
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -36,11 +36,10 @@ use signal_hook_mio::v1_0::Signals;
 use termwiz::input::{InputEvent, InputParser};
 
 use crate::groups::Item;
-use crate::raw::{self, read_fd, write_fd, Raw};
+use crate::raw::{self, read_fd, Output, Raw};
 
-pub use command::{parse as parse_input, Command, Dispatch, Filter};
 pub use frame::{Cursor, Frame};
-pub use model::{Line, Model, Peek, Settings};
+pub use model::{Model, Peek, Settings};
 pub use worker::{Handler, Outcome, Request};
 
 const STDIN: Token = Token(0);
@@ -105,9 +104,7 @@ pub fn run(m: &mut Model, handler: &Handler) -> Result<Exit, String> {
         worker,
         conn: None,
         frame: Frame::new(cols as usize, rows as usize),
-        out: ENTER.as_bytes().to_vec(),
-        out_sent: 0,
-        stdout_blocked: false,
+        out: Output::default(),
         stdin_ready: true,
         supervisor_ready: false,
         parser: InputParser::new(),
@@ -120,6 +117,7 @@ pub fn run(m: &mut Model, handler: &Handler) -> Result<Exit, String> {
         rows: rows as usize,
         cols: cols as usize,
     };
+    view.out.queue().extend_from_slice(ENTER.as_bytes());
     let exit = view.serve(m, &mut signals);
     view.leave();
     Ok(exit)
@@ -131,9 +129,7 @@ struct View {
     /// The supervisor's push stream, once subscribed.
     conn: Option<Conn>,
     frame: Frame,
-    out: Vec<u8>,
-    out_sent: usize,
-    stdout_blocked: bool,
+    out: Output,
     stdin_ready: bool,
     supervisor_ready: bool,
     parser: InputParser,
@@ -154,10 +150,10 @@ impl View {
     fn serve(&mut self, m: &mut Model, signals: &mut Signals) -> Exit {
         let mut events = Events::with_capacity(16);
         loop {
-            if self.dirty && self.out.len() - self.out_sent < OUT_LIMIT {
+            if self.dirty && self.out.pending() < OUT_LIMIT {
                 self.render(m);
             }
-            self.write_out();
+            self.out.write();
             let timeout = self.timeout(m);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -170,7 +166,7 @@ impl View {
                 match event.token() {
                     STDIN => self.stdin_ready = true,
                     SUPERVISOR => self.supervisor_ready = true,
-                    STDOUT => self.stdout_blocked = false,
+                    STDOUT => self.out.blocked = false,
                     WAKE => outcomes = true,
                     SIGNALS => {
                         for sig in signals.pending() {
@@ -354,7 +350,7 @@ impl View {
                     p.asked = Some(Instant::now());
                 }
             }
-            Outcome::Said(text) | Outcome::Failed(text) => m.say(text),
+            Outcome::Failed(text) => m.say(text),
             Outcome::Quiet => {}
         }
     }
@@ -392,43 +388,13 @@ impl View {
         self.dirty = false;
         let now = SystemTime::now();
         let cursor = draw_all(m, &mut self.frame, now, self.anim);
-        self.frame.render(cursor, &mut self.out);
-        self.tick_at = next_tick(m, now).map(|d| Instant::now() + d);
-    }
-
-    fn write_out(&mut self) {
-        while !self.stdout_blocked && self.out_sent < self.out.len() {
-            match write_fd(1, &self.out[self.out_sent..]) {
-                Ok(n) => self.out_sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.stdout_blocked = true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.out.clear();
-                    self.out_sent = 0;
-                }
-            }
-        }
-        if self.out_sent == self.out.len() {
-            self.out.clear();
-            self.out_sent = 0;
-        }
+        self.frame.render(cursor, self.out.queue());
+        self.tick_at = next_tick(m).map(|d| Instant::now() + d);
     }
 
     /// Gives the terminal back: main screen, modes off, cursor shown.
     fn leave(&mut self) {
-        unsafe {
-            libc::fcntl(
-                1,
-                libc::F_SETFL,
-                libc::fcntl(1, libc::F_GETFL) & !libc::O_NONBLOCK,
-            );
-        }
-        let mut stdout = io::stdout();
-        let _ = stdout.write_all(&self.out[self.out_sent..]);
-        let _ = stdout.write_all(LEAVE.as_bytes());
-        let _ = stdout.flush();
-        self.out.clear();
-        self.out_sent = 0;
+        self.out.finish(LEAVE.as_bytes());
     }
 }
 
@@ -474,28 +440,9 @@ pub fn draw_all(m: &mut Model, f: &mut Frame, now: SystemTime, anim: usize) -> C
 }
 
 /// How long until something drawn changes by itself: an age (`45s` → `46s`), a loop's
-/// countdown, a status message going away.
-fn next_tick(m: &Model, now: SystemTime) -> Option<Duration> {
-    let mut best: Option<u64> = None;
-    let mut consider = |secs: u64| best = Some(best.map_or(secs, |b| b.min(secs)));
-    for line in &m.lines {
-        let Line::Session(i) = line else { continue };
-        let item = &m.items[*i];
-        if item.process == "sleeping" {
-            consider(1);
-        }
-        if let Some(t) = mux::store::parse_rfc3339(&item.changed_at) {
-            let age = now.duration_since(t).unwrap_or_default().as_secs();
-            let unit = match age {
-                0..=59 => 1,
-                60..=3599 => 60,
-                3600..=86399 => 3600,
-                _ => 86400,
-            };
-            consider(unit - age % unit);
-        }
-    }
-    let mut d = best.map(Duration::from_secs);
+/// countdown (both as the table found them while drawing), a status message going away.
+fn next_tick(m: &Model) -> Option<Duration> {
+    let mut d = m.next_change.map(Duration::from_secs);
     if let Some((_, at)) = &m.status {
         let left = input::STATUS_TIME.saturating_sub(at.elapsed());
         if !left.is_zero() {

@@ -98,6 +98,8 @@ pub struct Model {
     pub selected: usize,
     /// The first line the table shows.
     pub scroll: usize,
+    /// Seconds until a row the table last drew changes by itself (an age, a countdown).
+    pub next_change: Option<u64>,
     /// The widest session name; names get up to a quarter of the width, 8 to 28 columns.
     pub name_width: usize,
     key: Option<Key>,
@@ -132,6 +134,7 @@ impl Model {
             selected: 0,
             scroll: 0,
             name_width: 8,
+            next_change: None,
             key: None,
             expanded: HashSet::new(),
             input: String::new(),
@@ -364,17 +367,10 @@ impl Model {
 
     /// Counts per state for the header, in SPEC order.
     pub fn counts(&self) -> Vec<(&'static str, usize)> {
-        let states = [
-            "working",
-            "needs_input",
-            "idle",
-            "completed",
-            "failed",
-            "stopped",
-            "broken",
-        ];
+        let states = mux::protocol::State::ALL.map(|s| s.as_str());
         states
             .into_iter()
+            .chain(["broken"])
             .map(|s| (s, self.items.iter().filter(|i| i.state == s).count()))
             .filter(|(_, n)| *n > 0)
             .collect()

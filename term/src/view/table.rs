@@ -29,6 +29,7 @@ pub fn draw(
     now: SystemTime,
     frame: usize,
 ) {
+    m.next_change = None;
     if height == 0 {
         return;
     }
@@ -55,6 +56,7 @@ pub fn draw(
     m.scroll = m.scroll.min(m.lines.len().saturating_sub(height));
     let name_w = m.name_width.clamp(8, (cols / 4).clamp(8, 28));
     let mut key = String::new();
+    let mut next_change: Option<u64> = None;
     for row in 0..height {
         let y = top + row;
         let at = m.scroll + row;
@@ -100,10 +102,18 @@ pub fn draw(
             }
             Some(Line::Session(i)) => {
                 let item = &m.items[*i];
+                let age = seconds_since(&item.changed_at, now);
+                let ticks_in = match item.process.as_str() {
+                    "sleeping" => Some(1), // its countdown
+                    _ => age.map(until_next_unit),
+                };
+                if let Some(t) = ticks_in {
+                    next_change = Some(next_change.map_or(t, |n: u64| n.min(t)));
+                }
                 let row = Row {
                     item,
                     detail: detail(item, now),
-                    age: age_of(&item.changed_at, now),
+                    age: age.map(text::age).unwrap_or_default(),
                     selected,
                     name_w,
                     // Only a working icon changes from one animation frame to the next.
@@ -120,6 +130,7 @@ pub fn draw(
             }
         }
     }
+    m.next_change = next_change;
 }
 
 /// The key of a table line with nothing on it.
@@ -243,12 +254,20 @@ pub fn detail(item: &Item, now: SystemTime) -> String {
     }
 }
 
-/// Time since `changed_at`: `45s`, `3m`, `2h`.
-pub fn age_of(changed_at: &str, now: SystemTime) -> String {
-    mux::store::parse_rfc3339(changed_at)
-        .map(|t| now.duration_since(t).unwrap_or_default())
-        .map(|d| text::age(d.as_secs()))
-        .unwrap_or_default()
+/// Whole seconds since an RFC 3339 time.
+fn seconds_since(at: &str, now: SystemTime) -> Option<u64> {
+    mux::store::parse_rfc3339(at).map(|t| now.duration_since(t).unwrap_or_default().as_secs())
+}
+
+/// Seconds until an age shown by `text::age` reads differently (`45s` → `46s`, `3m` → `4m`).
+fn until_next_unit(age: u64) -> u64 {
+    let unit = match age {
+        0..=59 => 1,
+        60..=3599 => 60,
+        3600..=86399 => 3600,
+        _ => 86400,
+    };
+    unit - age % unit
 }
 
 /// The PR dot at the right edge, a hyperlink to the PR that most needs attention, with

@@ -55,8 +55,6 @@ pub enum Outcome {
         cols: u16,
         bytes: Vec<u8>,
     },
-    /// Done; say this.
-    Said(String),
     /// Failed; say why.
     Failed(String),
     /// The subscription could not be made; try again later.
