@@ -768,6 +768,12 @@ fn hash_number_selects_the_session_with_that_pr() {
             && selected_name(s).as_deref() == Some("pr-seven")
     });
     assert_eq!(crew.ls().len(), 3, "#N dispatched a session");
+    // The dot is a terminal hyperlink (OSC 8) to its PR.
+    let out = String::from_utf8_lossy(&term.output()).into_owned();
+    assert!(
+        out.contains("\x1b]8;;https://github.com/o/r/pull/12"),
+        "no hyperlink to the PR in the output"
+    );
     leave(&mut term);
 }
 
@@ -1261,4 +1267,106 @@ fn a_disabled_agent_view_refuses_saying_how_to_turn_it_back_on() {
         );
     }
     assert!(crew.ls().is_empty(), "--bg dispatched while disabled");
+}
+
+#[test]
+fn enter_on_a_group_header_collapses_it_and_the_flags_set_grouping_and_model() {
+    let crew = crew();
+    let a = dispatch(&crew, "alpha", QUIET);
+    crew.wait_state(&a, "idle");
+    let mut term = open(&crew, ROWS, COLS);
+    term.wait_for("alpha", |s| shows(s, "alpha"));
+    select_header(&mut term, "Completed");
+    term.send(ENTER);
+    term.wait_for("the group collapsed", |s| {
+        header_row(s, "Completed").is_some_and(|r| row_text(s, r).starts_with("▸ Completed  1"))
+            && !shows(s, "alpha")
+    });
+    leave(&mut term);
+    // Collapsed groups are remembered.
+    let mut term = open(&crew, ROWS, COLS);
+    term.wait_for("still collapsed", |s| {
+        header_row(s, "Completed").is_some_and(|r| row_text(s, r).starts_with("▸ "))
+            && !shows(s, "alpha")
+    });
+    select_header(&mut term, "Completed");
+    term.send(ENTER);
+    term.wait_for("expanded again", |s| shows(s, "alpha"));
+    leave(&mut term);
+
+    // `--group dir` groups by directory and is remembered; `--model` shows in the header.
+    let mut term = Terminal::crew(
+        &crew,
+        &["agents", "--group", "dir", "--model", "opus"],
+        ROWS,
+        COLS,
+    );
+    let dir = crew.home.to_string_lossy().into_owned();
+    term.wait_for("the directory group and the model", |s| {
+        let header = row_text(s, 0);
+        header.contains("model opus")
+            && !header.contains("(session)")
+            && group_of(s, "alpha").is_some_and(|g| g.ends_with(dir.trim_start_matches('/')))
+    });
+    leave(&mut term);
+    let settings = std::fs::read_to_string(crew.home.join("view.json")).unwrap();
+    assert!(settings.contains("\"dir\""), "{settings}");
+}
+
+#[test]
+fn a_reply_to_an_ended_session_restarts_it_when_its_profile_can_resume() {
+    let crew = Crew::new();
+    std::fs::write(
+        crew.home.join("config.toml"),
+        "default_agent = \"shell\"\n[agents.fake]\ncommand = [\"sh\", \"-c\", \"echo first run\"]\n\
+         resume = [\"sh\", \"-c\", \"echo resumed; read line; echo got $line; exec sleep 60\"]\n",
+    )
+    .unwrap();
+    let home = crew.home.to_string_lossy().into_owned();
+    let id = dispatch_with(&crew, "resumable", "go", &["--agent", "fake", "-C", &home]);
+    crew.wait_state(&id, "completed");
+
+    // From the peek panel.
+    let mut term = open(&crew, ROWS, COLS);
+    term.wait_for("the row", |s| shows(s, "resumable"));
+    select(&mut term, "resumable");
+    term.send(b" ");
+    term.wait_for("the peek", |s| {
+        input(s).starts_with("reply to resumable › ")
+    });
+    term.send(b"from the view\r");
+    wait_for("the resumed agent to get the reply", || {
+        crew.ok(&["logs", &id]).contains("got from the view")
+    });
+    assert_eq!(crew.session(&id)["process"], "alive");
+    term.send(ESC);
+    term.wait_for("the peek closed", |s| input(s).starts_with("› "));
+    leave(&mut term);
+
+    // And from the command line.
+    crew.ok(&["stop", &id]);
+    crew.wait_state(&id, "stopped");
+    crew.ok(&["reply", &id, "from the cli"]);
+    wait_for("the reply after a restart", || {
+        crew.ok(&["logs", &id]).contains("got from the cli")
+    });
+}
+
+#[test]
+fn the_view_reconnects_after_the_supervisor_crashes() {
+    let crew = crew();
+    let a = dispatch(&crew, "before", QUIET);
+    crew.wait_state(&a, "idle");
+    let mut term = open(&crew, ROWS, COLS);
+    term.wait_for("the row", |s| shows(s, "before"));
+    let sup = crew.supervisor_pid().expect("the supervisor's pid");
+    unsafe { libc::kill(sup, libc::SIGKILL) };
+    wait_for("the supervisor to die", || !alive(sup as i64));
+    // The next command starts a new supervisor; the view finds it and shows what it knows.
+    dispatch(&crew, "after", QUIET);
+    term.wait_for("both sessions, from the new supervisor", |s| {
+        shows(s, "before") && shows(s, "after") && !row_text(s, 0).contains("connecting")
+    });
+    assert!(term.running());
+    leave(&mut term);
 }
