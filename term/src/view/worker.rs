@@ -66,8 +66,9 @@ pub enum Outcome {
 pub type Handler = Arc<dyn Fn(Request) -> Outcome + Send + Sync>;
 
 pub struct Worker {
-    requests: Sender<Request>,
+    requests: Option<Sender<Request>>,
     pub outcomes: Receiver<Outcome>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Worker {
@@ -75,21 +76,36 @@ impl Worker {
     pub fn start(handler: Handler, wake: Arc<mio::Waker>) -> Worker {
         let (requests, inbox) = channel::<Request>();
         let (done, outcomes) = channel();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("view-worker".into())
             .spawn(move || {
                 for request in inbox {
-                    if done.send(handler(request)).is_err() {
-                        break;
-                    }
+                    let _ = done.send(handler(request));
                     let _ = wake.wake();
                 }
             })
             .expect("the view's helper thread starts");
-        Worker { requests, outcomes }
+        Worker {
+            requests: Some(requests),
+            outcomes,
+            thread: Some(thread),
+        }
     }
 
     pub fn send(&self, request: Request) {
-        let _ = self.requests.send(request);
+        if let Some(r) = &self.requests {
+            let _ = r.send(request);
+        }
+    }
+}
+
+/// Leaving the view finishes what was asked (a dispatch, a saved setting) before crew
+/// exits or attaches: nothing typed is lost.
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.requests = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
