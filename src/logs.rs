@@ -122,6 +122,8 @@ fn follow_raw(home: &Home, session: &Session, lines: Option<usize>) -> Result<()
         .and_then(|f| f.metadata().ok())
         .map_or(0, |m| m.len().min(bytes.len() as u64));
     let mut buf = vec![0u8; 64 * 1024];
+    // Set once the agent is seen gone; one more pass then reads what was written meanwhile.
+    let mut ended = false;
     loop {
         let mut progressed = false;
         if let Some(f) = file.as_mut() {
@@ -147,11 +149,13 @@ fn follow_raw(home: &Home, session: &Session, lines: Option<usize>) -> Result<()
             continue;
         }
         if !progressed {
-            let running = connect::live_session(home, session).is_some_and(|s| s.pid.is_some());
-            if !running {
+            if ended {
                 return Ok(());
             }
-            std::thread::sleep(Duration::from_millis(100));
+            ended = !connect::live_session(home, session).is_some_and(|s| s.pid.is_some());
+            if !ended {
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
     }
 }

@@ -567,6 +567,12 @@ impl Host {
         }
         self.pty_pending = false;
         self.catch_up();
+        // Whoever learns of the exit may read the transcript at once (`crew logs -f --raw`
+        // stops there): it must be on disk first. The agent is gone, so waiting costs no one.
+        if !self.transcript.is_empty() {
+            self.disk.append(std::mem::take(&mut self.transcript));
+        }
+        self.disk.sync();
         self.on_exit(exit);
     }
 
