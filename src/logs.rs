@@ -152,7 +152,7 @@ fn follow_raw(home: &Home, session: &Session, lines: Option<usize>) -> Result<()
             if ended {
                 return Ok(());
             }
-            ended = !connect::live_session(home, session).is_some_and(|s| s.pid.is_some());
+            ended = connect::live_session(home, session).is_none_or(|s| s.pid.is_none());
             if !ended {
                 std::thread::sleep(Duration::from_millis(100));
             }
