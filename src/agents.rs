@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use mux::protocol::{Dispatch, HostRequest, Reply, SupervisorRequest};
 use mux::store::{self, Home};
-use term::view::{self, Exit, Handler, Model, Outcome, Request, Settings};
+use term::view::{self, Exit, Handler, Model, NewSession, Outcome, Request, Settings};
 
 use crate::{attach, connect, reply};
 
@@ -37,7 +37,9 @@ pub fn run(home: &Home, args: &AgentsArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot read the current directory: {e}"))?
         .to_string_lossy()
         .into_owned();
+    let skills = mux::skills::names(home, std::path::Path::new(&cwd));
     let mut model = Model::new(cwd, args.model.clone(), settings);
+    model.skills = skills;
     model.profiles = match mux::profile::Config::load(&home.config_path()) {
         Ok(c) => c.profiles.iter().map(|p| p.name.clone()).collect(),
         Err(e) => {
@@ -113,13 +115,7 @@ fn attach_from_view(home: &Home, model: &mut Model, id: &str, detach_key: u8) {
 fn handle(home: &Home, request: Request) -> Outcome {
     let result = match request {
         Request::Subscribe => return subscribe(home),
-        Request::Dispatch {
-            prompt,
-            agent,
-            dir,
-            model,
-            attach,
-        } => return dispatch(home, prompt, agent, dir, model, attach),
+        Request::Dispatch(new) => return dispatch(home, new),
         Request::Screen(id) => return painted(home, &id),
         Request::Stop(id) => supervisor(home, SupervisorRequest::Stop { id }),
         Request::Remove(ids) => {
@@ -166,29 +162,32 @@ fn subscribe(home: &Home) -> Outcome {
     }
 }
 
-fn dispatch(
-    home: &Home,
-    prompt: String,
-    agent: Option<String>,
-    dir: String,
-    model: Option<String>,
-    attach: bool,
-) -> Outcome {
+fn dispatch(home: &Home, new: NewSession) -> Outcome {
     if let Err(e) = refuse_if_disabled(home, "dispatching") {
         return Outcome::Failed(e);
     }
+    let prompt = match &new.skill {
+        Some(name) => {
+            match mux::skills::prompt(home, std::path::Path::new(&new.dir), name, &new.prompt) {
+                Ok(p) => p,
+                Err(e) => return Outcome::Failed(e),
+            }
+        }
+        None => new.prompt,
+    };
     let (rows, cols) = term::attach::terminal_size().unwrap_or((24, 80));
     let request = SupervisorRequest::Dispatch(Dispatch {
         prompt: Some(prompt),
         name: None,
-        agent,
-        model,
-        cwd: dir,
+        agent: new.agent,
+        model: new.model,
+        cwd: new.dir,
         env: connect::environment(),
         rows,
         cols,
-        every_s: None,
+        every_s: new.every_s,
     });
+    let attach = new.attach;
     match connect::request(home, &request) {
         Ok(Reply::Dispatched { id, name }) => Outcome::Dispatched { id, name, attach },
         Ok(other) => Outcome::Failed(format!("unexpected answer from the supervisor: {other:?}")),

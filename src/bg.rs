@@ -25,6 +25,15 @@ pub fn dispatch(
         None => std::env::current_dir()
             .map_err(|e| format!("cannot read the current directory: {e}"))?,
     };
+    let prompt = match &args.skill {
+        Some(name) => Some(mux::skills::prompt(
+            home,
+            &cwd,
+            name,
+            prompt.as_deref().unwrap_or(""),
+        )?),
+        None => prompt,
+    };
     let (rows, cols) = term::attach::terminal_size().unwrap_or((24, 80));
     let request = SupervisorRequest::Dispatch(Dispatch {
         prompt: prompt.filter(|p| !p.trim().is_empty()),

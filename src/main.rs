@@ -62,6 +62,10 @@ pub struct DispatchArgs {
     /// A loop: run the prompt again this long after each run ends (e.g. 30s, 10m, 1h).
     #[arg(long, value_name = "DURATION", value_parser = parse_every)]
     pub every: Option<u64>,
+    /// Dispatch the skill NAME: the prompt in .crew/skills/NAME.md (project) or
+    /// CREW_HOME/skills/NAME.md, with the prompt given here appended.
+    #[arg(long, value_name = "NAME")]
+    pub skill: Option<String>,
 }
 
 #[derive(Subcommand)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use mux::client::Client;
 use mux::protocol::{HostRequest, Reply};
 use mux::store::{self, Home};
+use serde_json::Value;
 
 #[derive(clap::Args)]
 pub struct ReportArgs {
@@ -28,21 +29,20 @@ pub fn run(args: &ReportArgs) -> Result<(), String> {
         return Err(format!("CREW_SESSION_ID '{id}' is not a session id"));
     }
     let home = Home::from_env();
-    let message = match &args.message {
-        Some(m) => Some(m.clone()),
-        None => {
-            let payload = args.json.clone().or_else(stdin_payload);
-            payload.as_deref().and_then(message_from_json)
-        }
+    let payload = args
+        .json
+        .clone()
+        .or_else(stdin_payload)
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+    let Some((state, from_payload)) = refine(&args.state, payload.as_ref()) else {
+        return Ok(());
     };
+    let message = args.message.clone().or(from_payload);
     let mut c = Client::connect(&home.host_sock(&id))
         .map_err(|e| format!("cannot reach session {id}: {e}"))?;
     c.set_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
-    match c.request(&HostRequest::Report {
-        state: args.state.clone(),
-        message,
-    }) {
+    match c.request(&HostRequest::Report { state, message }) {
         Ok(Reply::Ok) => Ok(()),
         Ok(Reply::Error { message }) => Err(message),
         Ok(other) => Err(format!("unexpected answer from the host: {other:?}")),
@@ -72,33 +72,94 @@ fn stdin_payload() -> Option<String> {
     Some(text).filter(|t| !t.trim().is_empty())
 }
 
-fn message_from_json(text: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    [
-        "message",
-        "last-assistant-message",
-        "last_assistant_message",
-    ]
-    .iter()
-    .find_map(|k| v.get(*k).and_then(|m| m.as_str()))
-    .map(str::to_string)
+/// The state to report and its message, as the hook's JSON refines them (Claude Code sends
+/// one per event): a question asked through the `AskUserQuestion` tool needs the user, and a
+/// subagent's stop (`None`) is not the session's turn ending. The message is the event's
+/// text: a notification's `message`, a failure's `error`, or the turn's last message.
+fn refine(state: &str, payload: Option<&Value>) -> Option<(String, Option<String>)> {
+    let Some(v) = payload else {
+        return Some((state.to_string(), None));
+    };
+    let field = |k: &str| v.get(k).and_then(Value::as_str);
+    match field("hook_event_name") {
+        Some("SubagentStop") => return None,
+        Some("PreToolUse") if field("tool_name") == Some("AskUserQuestion") => {
+            let input = &v["tool_input"];
+            let question = input["questions"][0]["question"]
+                .as_str()
+                .or_else(|| input["question"].as_str())
+                .map(str::to_string);
+            return Some(("needs_input".into(), question));
+        }
+        _ => {}
+    }
+    let keys: &[&str] = if state == "failed" {
+        &["error", "message", "last_assistant_message"]
+    } else {
+        &[
+            "message",
+            "last-assistant-message",
+            "last_assistant_message",
+        ]
+    };
+    let message = keys.iter().find_map(|k| field(k)).map(str::to_string);
+    Some((state.to_string(), message))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::refine;
+
+    fn refined(state: &str, json: &str) -> Option<(String, Option<String>)> {
+        refine(state, Some(&serde_json::from_str(json).unwrap()))
+    }
+
     #[test]
     fn messages_come_from_hook_payloads() {
+        let said = |state: &str, json: &str| refined(state, json).unwrap().1;
         assert_eq!(
-            super::message_from_json(r#"{"message":"allow Bash?"}"#).as_deref(),
+            said("needs_input", r#"{"message":"allow Bash?"}"#).as_deref(),
             Some("allow Bash?")
         );
         assert_eq!(
-            super::message_from_json(
+            said(
+                "completed",
                 r#"{"type":"agent-turn-complete","last-assistant-message":"done"}"#
             )
             .as_deref(),
             Some("done")
         );
-        assert_eq!(super::message_from_json("not json"), None);
+        assert_eq!(
+            said(
+                "failed",
+                r#"{"error":"rate_limit","last_assistant_message":"x"}"#
+            )
+            .as_deref(),
+            Some("rate_limit")
+        );
+        assert_eq!(refine("idle", None), Some(("idle".into(), None)));
+    }
+
+    #[test]
+    fn hook_events_refine_the_state() {
+        assert_eq!(
+            refined(
+                "working",
+                r#"{"hook_event_name":"PreToolUse","tool_name":"AskUserQuestion",
+                    "tool_input":{"questions":[{"question":"Which database?"}]}}"#
+            ),
+            Some(("needs_input".into(), Some("Which database?".into())))
+        );
+        assert_eq!(
+            refined("completed", r#"{"hook_event_name":"SubagentStop"}"#),
+            None
+        );
+        assert_eq!(
+            refined(
+                "working",
+                r#"{"hook_event_name":"PreToolUse","tool_name":"Bash"}"#
+            ),
+            Some(("working".into(), None))
+        );
     }
 }

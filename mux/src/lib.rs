@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod conn;
+pub mod hooks;
 pub mod host;
 pub mod lookup;
 pub mod process;
@@ -14,5 +15,6 @@ pub mod protocol;
 pub mod prs;
 pub mod screen;
 pub mod security;
+pub mod skills;
 pub mod store;
 pub mod supervisor;

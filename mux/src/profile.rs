@@ -1,15 +1,20 @@
 //! Agent profiles and `config.toml`.
 //!
 //! A profile says how to start an agent (command, resume command, how the prompt reaches it,
-//! model flag, prompt marker). Built-in profiles cover `shell` and the common agent CLIs; a
-//! user profile in `config.toml` with the same name replaces the built-in.
+//! model flag, prompt marker) and how to read its state: which settings file to write for its
+//! hooks, and title and screen rules. Everything an agent needs is data here, never a code
+//! branch per agent. Built-in profiles cover `shell` and the common agent CLIs; a user
+//! profile in `config.toml` with the same name overrides the built-in key by key.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use regex_lite::Regex;
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::protocol::State;
 
 /// How the prompt reaches the agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +23,24 @@ pub enum PromptDelivery {
     Arg,
     /// Typed into the PTY once the agent is ready.
     Type,
+}
+
+/// The settings file crew writes at `{hooks}` for a session, so the agent reports its state
+/// through `crew report` without touching the user's own settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hooks {
+    None,
+    /// A Claude Code settings file (`claude --settings`) whose hooks run `crew report`.
+    Claude,
+    /// A Gemini CLI system-defaults file that turns its notifications (OSC 9 / bell) on.
+    Gemini,
+}
+
+/// A title or screen rule: when `pattern` matches, the session is in `state`.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub pattern: Regex,
+    pub state: State,
 }
 
 #[derive(Clone, Debug)]
@@ -30,55 +53,143 @@ pub struct Profile {
     /// Arguments inserted after the program when a model is chosen (`{model}` replaced).
     pub model: Option<Vec<String>>,
     pub prompt: PromptDelivery,
+    /// With `prompt = "type"`: how long the agent has to show its prompt marker.
+    pub ready_timeout: Duration,
     /// Regex for the agent's input prompt marker, used to spot an empty prompt.
     pub prompt_pattern: Option<String>,
+    /// Added to the agent's environment (placeholders filled).
+    pub env: Vec<(String, String)>,
+    pub hooks: Hooks,
+    /// Window title rules (OSC 0/2), checked whenever the title changes.
+    pub title: Vec<Rule>,
+    /// Rules over the bottom rows of the screen, checked once output has been quiet for
+    /// `debounce`, so a screen that flickers does not flip the state.
+    pub screen: Vec<Rule>,
+    pub debounce: Duration,
 }
 
 fn strings(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|s| s.to_string()).collect()
 }
 
-/// The profiles crew knows without any configuration.
+fn rules(list: &[(&str, State)]) -> Vec<Rule> {
+    list.iter()
+        .map(|(pattern, state)| Rule {
+            pattern: Regex::new(pattern).expect("built-in rules are valid"),
+            state: *state,
+        })
+        .collect()
+}
+
+/// A Braille spinner in the window title: Claude Code shows one while it works.
+const SPINNER_TITLE: &str = "^[\u{2800}-\u{28FF}]";
+
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const DEBOUNCE: Duration = Duration::from_millis(300);
+
+fn profile(name: &str, command: &[&str]) -> Profile {
+    Profile {
+        name: name.into(),
+        command: strings(command),
+        interactive: None,
+        resume: None,
+        model: None,
+        prompt: PromptDelivery::Arg,
+        ready_timeout: READY_TIMEOUT,
+        prompt_pattern: None,
+        env: Vec::new(),
+        hooks: Hooks::None,
+        title: Vec::new(),
+        screen: Vec::new(),
+        debounce: DEBOUNCE,
+    }
+}
+
+/// The profiles crew knows without any configuration. Each passes the prompt, model and
+/// conversation id the way its CLI expects, and wires the CLI's own notification mechanism
+/// to `crew report` for this session only.
 pub fn builtin() -> Vec<Profile> {
-    let p =
-        |name: &str, command: &[&str], resume: Option<&[&str]>, model: Option<&[&str]>| Profile {
-            name: name.into(),
-            command: strings(command),
-            interactive: None,
-            resume: resume.map(strings),
-            model: model.map(strings),
-            prompt: PromptDelivery::Arg,
-            prompt_pattern: None,
-        };
-    let mut shell = p("shell", &["sh", "-c", "{prompt}"], None, None);
+    use State::{NeedsInput, Working};
+    let mut shell = profile("shell", &["sh", "-c", "{prompt}"]);
     shell.interactive = Some(strings(&["{shell}"]));
-    vec![
-        shell,
-        p(
+
+    let mut claude = profile(
+        "claude",
+        &[
             "claude",
-            &["claude", "--session-id", "{uuid}", "{prompt}"],
-            Some(&["claude", "--resume", "{uuid}"]),
-            Some(&["--model", "{model}"]),
-        ),
-        p(
+            "--session-id",
+            "{uuid}",
+            "--settings",
+            "{hooks}",
+            "{prompt}",
+        ],
+    );
+    claude.resume = Some(strings(&[
+        "claude",
+        "--resume",
+        "{uuid}",
+        "--settings",
+        "{hooks}",
+    ]));
+    claude.model = Some(strings(&["--model", "{model}"]));
+    claude.hooks = Hooks::Claude;
+    claude.title = rules(&[(SPINNER_TITLE, Working)]);
+    claude.screen = rules(&[
+        ("Do you want to (proceed|make this edit|create)", NeedsInput),
+        ("esc to interrupt", Working),
+    ]);
+
+    let mut codex = profile(
+        "codex",
+        &[
             "codex",
-            &["codex", "{prompt}"],
-            Some(&["codex", "resume", "--last"]),
-            Some(&["-m", "{model}"]),
+            "-c",
+            "notify=[\"{crew}\",\"report\",\"completed\"]",
+            "-c",
+            "tui.notifications=true",
+            "{prompt}",
+        ],
+    );
+    codex.resume = Some(strings(&["codex", "resume", "--last"]));
+    codex.model = Some(strings(&["-m", "{model}"]));
+    codex.screen = rules(&[
+        (
+            "(?i)allow command\\?|would you like to (run|make|apply)",
+            NeedsInput,
         ),
-        p(
+        ("esc to interrupt", Working),
+    ]);
+
+    // Aider's --message would answer once and exit; typed, the session stays a conversation.
+    let mut aider = profile(
+        "aider",
+        &[
             "aider",
-            &["aider", "--message", "{prompt}"],
-            None,
-            Some(&["--model", "{model}"]),
+            "--notifications",
+            "--notifications-command",
+            "'{crew}' report needs_input",
+        ],
+    );
+    aider.prompt = PromptDelivery::Type;
+    aider.resume = Some(strings(&["aider", "--restore-chat-history"]));
+    aider.model = Some(strings(&["--model", "{model}"]));
+    aider.screen = rules(&[("\\(Y\\)es/\\(N\\)o", NeedsInput)]);
+
+    let mut gemini = profile("gemini", &["gemini", "-i", "{prompt}"]);
+    gemini.resume = Some(strings(&["gemini", "--resume", "latest"]));
+    gemini.model = Some(strings(&["-m", "{model}"]));
+    gemini.hooks = Hooks::Gemini;
+    gemini.env = vec![("GEMINI_CLI_SYSTEM_DEFAULTS_PATH".into(), "{hooks}".into())];
+    gemini.title = rules(&[("^\u{2726}", Working)]);
+    gemini.screen = rules(&[
+        (
+            "Allow execution|Apply this change\\?|Waiting for user confirmation",
+            NeedsInput,
         ),
-        p(
-            "gemini",
-            &["gemini", "-i", "{prompt}"],
-            None,
-            Some(&["-m", "{model}"]),
-        ),
-    ]
+        ("esc to cancel", Working),
+    ]);
+
+    vec![shell, claude, codex, aider, gemini]
 }
 
 /// What a user can set in `config.toml`. Unknown keys are errors.
@@ -103,7 +214,20 @@ struct ProfileFile {
     resume: Option<Vec<String>>,
     model: Option<Vec<String>>,
     prompt: Option<Spanned<String>>,
-    prompt_pattern: Option<String>,
+    ready_timeout: Option<Spanned<String>>,
+    prompt_pattern: Option<Spanned<String>>,
+    env: Option<BTreeMap<String, String>>,
+    hooks: Option<Spanned<String>>,
+    debounce: Option<Spanned<String>>,
+    title: Option<Vec<RuleFile>>,
+    screen: Option<Vec<RuleFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    pattern: Spanned<String>,
+    state: Spanned<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,49 +315,7 @@ impl Config {
         config.disable_agent_view = file.disable_agent_view.unwrap_or(false);
         for (name, pf) in file.agents {
             let base = config.profiles.iter().find(|p| p.name == name).cloned();
-            let command = match (pf.command, &base) {
-                (Some(c), _) if !c.is_empty() => c,
-                (None, Some(b)) => b.command.clone(),
-                _ => return Err(format!("[agents.{name}]: command: needs a non-empty list")),
-            };
-            let prompt = match &pf.prompt {
-                None => base.as_ref().map_or(PromptDelivery::Arg, |b| b.prompt),
-                Some(p) => match p.get_ref().as_str() {
-                    "arg" => PromptDelivery::Arg,
-                    "type" => PromptDelivery::Type,
-                    other => {
-                        return Err(bad(
-                            p,
-                            &format!("agents.{name}.prompt"),
-                            format!("'{other}' is not arg or type"),
-                        ))
-                    }
-                },
-            };
-            if let Some(pattern) = &pf.prompt_pattern {
-                if let Err(e) = regex_lite::Regex::new(pattern) {
-                    return Err(format!(
-                        "agents.{name}.prompt_pattern is not a valid regular expression: {e}"
-                    ));
-                }
-            }
-            let profile = Profile {
-                name: name.clone(),
-                command,
-                interactive: pf
-                    .interactive
-                    .or_else(|| base.as_ref().and_then(|b| b.interactive.clone())),
-                resume: pf
-                    .resume
-                    .or_else(|| base.as_ref().and_then(|b| b.resume.clone())),
-                model: pf
-                    .model
-                    .or_else(|| base.as_ref().and_then(|b| b.model.clone())),
-                prompt,
-                prompt_pattern: pf
-                    .prompt_pattern
-                    .or_else(|| base.as_ref().and_then(|b| b.prompt_pattern.clone())),
-            };
+            let profile = merge_profile(&name, pf, base, &bad)?;
             config.profiles.retain(|p| p.name != name);
             config.profiles.push(profile);
         }
@@ -271,6 +353,115 @@ impl Config {
     }
 }
 
+/// A user profile over the built-in of the same name (if any): each key given replaces the
+/// built-in's.
+fn merge_profile(
+    name: &str,
+    pf: ProfileFile,
+    base: Option<Profile>,
+    bad: &dyn Fn(&Spanned<String>, &str, String) -> String,
+) -> Result<Profile, String> {
+    let key = |k: &str| format!("agents.{name}.{k}");
+    let mut p = base.unwrap_or_else(|| Profile::plain(name));
+    if let Some(c) = pf.command {
+        p.command = c;
+    }
+    if p.command.is_empty() {
+        return Err(format!("[agents.{name}]: command: needs a non-empty list"));
+    }
+    if pf.interactive.is_some() {
+        p.interactive = pf.interactive;
+    }
+    if pf.resume.is_some() {
+        p.resume = pf.resume;
+    }
+    if pf.model.is_some() {
+        p.model = pf.model;
+    }
+    if let Some(v) = &pf.prompt {
+        p.prompt = match v.get_ref().as_str() {
+            "arg" => PromptDelivery::Arg,
+            "type" => PromptDelivery::Type,
+            other => {
+                return Err(bad(
+                    v,
+                    &key("prompt"),
+                    format!("'{other}' is not arg or type"),
+                ))
+            }
+        };
+    }
+    if let Some(v) = &pf.ready_timeout {
+        p.ready_timeout =
+            parse_duration(v.get_ref()).map_err(|w| bad(v, &key("ready_timeout"), w))?;
+    }
+    if let Some(v) = &pf.debounce {
+        p.debounce = parse_duration(v.get_ref()).map_err(|w| bad(v, &key("debounce"), w))?;
+    }
+    if let Some(v) = &pf.prompt_pattern {
+        Regex::new(v.get_ref()).map_err(|e| {
+            bad(
+                v,
+                &key("prompt_pattern"),
+                format!("not a valid regular expression: {e}"),
+            )
+        })?;
+        p.prompt_pattern = Some(v.get_ref().clone());
+    }
+    if let Some(env) = pf.env {
+        p.env = env.into_iter().collect();
+    }
+    if let Some(v) = &pf.hooks {
+        p.hooks = match v.get_ref().as_str() {
+            "none" => Hooks::None,
+            "claude" => Hooks::Claude,
+            "gemini" => Hooks::Gemini,
+            other => {
+                return Err(bad(
+                    v,
+                    &key("hooks"),
+                    format!("'{other}' is not none, claude or gemini"),
+                ))
+            }
+        };
+    }
+    let allowed = [State::Working, State::NeedsInput, State::Idle];
+    let compile = |list: Vec<RuleFile>, k: &str| -> Result<Vec<Rule>, String> {
+        list.into_iter()
+            .map(|r| {
+                let pattern = Regex::new(r.pattern.get_ref()).map_err(|e| {
+                    bad(
+                        &r.pattern,
+                        &key(k),
+                        format!("not a valid regular expression: {e}"),
+                    )
+                })?;
+                let state = State::parse(r.state.get_ref())
+                    .filter(|s| allowed.contains(s))
+                    .ok_or_else(|| {
+                        bad(
+                            &r.state,
+                            &key(k),
+                            format!(
+                                "'{}' is not working, needs_input or idle",
+                                r.state.get_ref()
+                            ),
+                        )
+                    })?;
+                Ok(Rule { pattern, state })
+            })
+            .collect()
+    };
+    if let Some(list) = pf.title {
+        p.title = compile(list, "title")?;
+    }
+    if let Some(list) = pf.screen {
+        p.screen = compile(list, "screen")?;
+    }
+    p.name = name.to_string();
+    Ok(p)
+}
+
 /// Whether `prog` is an executable in one of the directories of `path`.
 pub fn on_path(prog: &str, path: Option<&std::ffi::OsStr>) -> bool {
     use std::os::unix::fs::PermissionsExt;
@@ -305,6 +496,18 @@ pub fn parse_detach_key(s: &str) -> Result<u8, String> {
         _ => return Err(format!("'{s}' is not a key like ctrl-\\ or ctrl-a")),
     };
     Ok(byte)
+}
+
+/// A duration as config.toml writes it: `30s`, `1500ms`, `10m`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) {
+        format!("{ms}ms")
+    } else if !ms.is_multiple_of(60_000) || ms == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{}m", ms / 60_000)
+    }
 }
 
 /// `1h`, `30m`, `2s`, `500ms`, `1h30m`, or `0`.
@@ -410,6 +613,8 @@ pub struct Placeholders<'a> {
     pub cwd: &'a str,
     pub hooks: &'a str,
     pub shell: &'a str,
+    /// The crew binary, for hooks that call `crew report`.
+    pub crew: &'a str,
 }
 
 impl Placeholders<'_> {
@@ -421,6 +626,7 @@ impl Placeholders<'_> {
             .replace("{cwd}", self.cwd)
             .replace("{hooks}", self.hooks)
             .replace("{shell}", self.shell)
+            .replace("{crew}", self.crew)
     }
 }
 
@@ -440,6 +646,20 @@ impl Profile {
             ));
         }
         Ok(argv)
+    }
+
+    /// A profile with no command yet and every other key at its default: what a user
+    /// profile starts from, and what a host uses when its profile is gone from the config.
+    pub fn plain(name: &str) -> Profile {
+        profile(name, &[])
+    }
+
+    /// The profile's extra environment, placeholders filled.
+    pub fn env_for(&self, v: &Placeholders<'_>) -> Vec<(String, String)> {
+        self.env
+            .iter()
+            .map(|(k, val)| (k.clone(), v.fill(val)))
+            .collect()
     }
 
     /// The argv that resumes this agent's conversation, if the profile has one.
@@ -481,6 +701,7 @@ mod command_tests {
             cwd: "/w",
             hooks: "/h.json",
             shell: "/bin/bash",
+            crew: "/bin/crew",
         }
     }
 
@@ -497,11 +718,25 @@ mod command_tests {
         let claude = c.profile("claude").unwrap();
         assert_eq!(
             claude.command_for(&vars(Some("hi"), Some("opus"))).unwrap(),
-            ["claude", "--model", "opus", "--session-id", "u-1", "hi"]
+            [
+                "claude",
+                "--model",
+                "opus",
+                "--session-id",
+                "u-1",
+                "--settings",
+                "/h.json",
+                "hi"
+            ]
         );
         assert_eq!(
             claude.resume_for(&vars(Some("hi"), None)).unwrap(),
-            ["claude", "--resume", "u-1"]
+            ["claude", "--resume", "u-1", "--settings", "/h.json"]
+        );
+        let codex = c.profile("codex").unwrap();
+        assert_eq!(
+            codex.command_for(&vars(Some("fix"), None)).unwrap()[2],
+            r#"notify=["/bin/crew","report","completed"]"#
         );
     }
 }

@@ -63,6 +63,7 @@ pub struct Item {
     pub id: String,
     pub name: String,
     pub agent: String,
+    pub model: Option<String>,
     pub state: String,
     pub process: String,
     pub prompt: Option<String>,

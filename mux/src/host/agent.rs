@@ -28,6 +28,8 @@ pub struct Launch<'a> {
     pub argv: &'a [String],
     pub cwd: &'a str,
     pub env: &'a [(String, String)],
+    /// The profile's own variables, over the user's.
+    pub profile_env: &'a [(String, String)],
     pub session_id: &'a str,
     pub home: &'a Path,
     pub rows: u16,
@@ -59,6 +61,9 @@ impl Agent {
             for (k, v) in l.env {
                 cmd.env(k, v);
             }
+        }
+        for (k, v) in l.profile_env {
+            cmd.env(k, v);
         }
         cmd.env("TERM", "xterm-256color");
         cmd.env("CREW_SESSION_ID", l.session_id);

@@ -382,7 +382,7 @@ impl Host {
     /// The text before the cursor when the cursor sits at an empty prompt (SPEC 5): not on
     /// the alternate screen, nothing but blanks and box drawing after the cursor, and the
     /// text before it ending in a prompt marker.
-    fn prompt_before_cursor(&self) -> Option<String> {
+    pub(super) fn prompt_before_cursor(&self) -> Option<String> {
         let vt = self.screen.vt();
         if vt.alternate_screen() {
             return None;

@@ -8,7 +8,9 @@ mod attach;
 mod backlog;
 mod disk;
 mod requests;
+mod rules;
 mod state;
+mod typing;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -126,7 +128,16 @@ pub struct Host {
     /// The line being typed by attached users, and whether it began at an empty prompt.
     typed: Typed,
     line_at_prompt: bool,
+    /// The session's agent profile: prompt delivery, prompt marker, title and screen rules.
+    profile: crate::profile::Profile,
     prompt_pattern: Option<regex_lite::Regex>,
+    /// Output arrived since the screen rules last looked.
+    screen_due: bool,
+    /// The prompt waiting to be typed (`prompt = "type"`).
+    typing: Option<typing::Typing>,
+    /// Why the agent is being stopped when it is not the user's doing: its exit is a failure
+    /// with this reason.
+    failure: Option<String>,
     /// For the recap: state changes, the last detach, and when this host started.
     changes: VecDeque<Event>,
     last_detach: Option<SystemTime>,
@@ -260,9 +271,13 @@ impl Host {
             }
         }
         let disk = Disk::start(&home, id);
-        let prompt_pattern = config
+        let profile = config
             .profile(&session.agent)
-            .and_then(|p| p.prompt_pattern.as_deref())
+            .cloned()
+            .unwrap_or_else(|| crate::profile::Profile::plain(&session.agent));
+        let prompt_pattern = profile
+            .prompt_pattern
+            .as_deref()
             .and_then(|p| regex_lite::Regex::new(p).ok());
         let mut host = Host {
             home,
@@ -289,7 +304,11 @@ impl Host {
             active_counter: 0,
             typed: Typed::Text(String::new()),
             line_at_prompt: false,
+            profile,
             prompt_pattern,
+            screen_due: false,
+            typing: None,
+            failure: None,
             changes: VecDeque::new(),
             last_detach: None,
             started_at: SystemTime::now(),
@@ -324,6 +343,7 @@ impl Host {
             argv,
             cwd: &self.session.cwd,
             env,
+            profile_env: &self.session.env,
             session_id: &self.session.id,
             home: &self.home.root,
             rows,
@@ -345,6 +365,7 @@ impl Host {
         s.question = None;
         self.agent = Some(agent);
         self.last_output = Instant::now();
+        self.plan_typing(argv);
         self.set_state(
             crate::protocol::State::Working,
             crate::protocol::Source::Activity,
@@ -422,6 +443,12 @@ impl Host {
         if let Some(t) = self.next_run {
             consider(t);
         }
+        if let Some(t) = self.typing_at() {
+            consider(t);
+        }
+        if let Some(t) = self.screen_check_at() {
+            consider(t);
+        }
         if self.unscanned {
             consider(self.scanned_at + SCAN_EVERY);
         }
@@ -463,6 +490,7 @@ impl Host {
         self.backlog.push(bytes);
         self.read_this_turn += bytes.len();
         self.last_output = Instant::now();
+        self.screen_due = self.agent.is_some() && !self.profile.screen.is_empty();
         self.on_activity();
     }
 
@@ -666,6 +694,10 @@ impl Host {
         if self.next_run.is_some_and(|t| now >= t) {
             self.run_loop_again();
         }
+        if self.screen_check_at().is_some_and(|t| now >= t) && self.backlog.unparsed() == 0 {
+            self.check_screen();
+        }
+        self.on_typing_timer(now);
         if let Some(s) = &self.stopping {
             if now >= s.at {
                 let sig = s.next_signal;

@@ -95,8 +95,10 @@ impl Host {
             return;
         }
         let follows_activity = s.state_source == Source::Activity
-            || (matches!(s.state_source, Source::Report | Source::Notification)
-                && self.input_since_report);
+            || (matches!(
+                s.state_source,
+                Source::Report | Source::Notification | Source::Screen
+            ) && self.input_since_report);
         if follows_activity && s.state != State::Working {
             self.set_state(State::Working, Source::Activity);
         }
@@ -124,6 +126,7 @@ impl Host {
             Signal::Title => {
                 self.session.title = self.screen.title().map(str::to_string);
                 self.dirty = true;
+                self.check_title();
             }
         }
     }
@@ -182,7 +185,11 @@ impl Host {
                 (State::Failed, Source::Exit)
             }
         };
-        if self.stopping.take().is_some() {
+        if let Some(why) = self.failure.take() {
+            self.stopping = None;
+            self.session.reason = Some(why);
+            self.set_state(State::Failed, Source::Exit);
+        } else if self.stopping.take().is_some() {
             self.session.reason = Some("stopped by user".into());
             self.set_state(State::Stopped, Source::User);
             self.quit = true;

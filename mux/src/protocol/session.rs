@@ -124,6 +124,9 @@ pub struct Session {
     pub command: Vec<String>,
     #[serde(default)]
     pub resume: Option<Vec<String>>,
+    /// The profile's `env`, placeholders filled, added to the agent's environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<(String, String)>,
     /// Start time of the host process (clock ticks since boot, /proc/PID/stat field 22), so a
     /// reused pid is never mistaken for the host.
     #[serde(default)]
@@ -142,7 +145,15 @@ fn default_cols() -> u16 {
 }
 
 /// Fields of the state file that are bookkeeping, not part of the listed session object.
-const PRIVATE_FIELDS: [&str; 6] = ["version", "command", "resume", "host_start", "rows", "cols"];
+const PRIVATE_FIELDS: [&str; 7] = [
+    "version",
+    "command",
+    "resume",
+    "env",
+    "host_start",
+    "rows",
+    "cols",
+];
 
 impl Session {
     /// The session object of SPEC 2, as `crew ls --json` prints it.

@@ -5,13 +5,13 @@ use mio::Token;
 
 use super::{BatchKind, Op, Supervisor, Then};
 use crate::lookup::{slug, unique_name};
-use crate::profile::{Config, Placeholders};
+use crate::profile::{Config, Hooks, Placeholders};
 use crate::protocol::{Dispatch, Process, Reply, Session, Source, State, STATE_VERSION};
 use crate::store;
 
 impl Supervisor {
     pub(super) fn dispatch(&mut self, token: Token, d: Dispatch) {
-        let session = match self.new_session(&d) {
+        let (session, hooks) = match self.new_session(&d) {
             Ok(s) => s,
             Err(message) => {
                 self.reply(token, &Reply::Error { message });
@@ -27,7 +27,10 @@ impl Supervisor {
             );
             return;
         }
-        if let Err(e) = store::write_state(&self.home, &session) {
+        let written =
+            crate::hooks::write(hooks, &self.hooks_path(&session.id), &crew_path(), &d.env)
+                .and_then(|()| store::write_state(&self.home, &session));
+        if let Err(e) = written {
             let _ = std::fs::remove_dir_all(self.home.job_dir(&session.id));
             self.reply(
                 token,
@@ -52,7 +55,11 @@ impl Supervisor {
         self.spawn_host(&session.id, &d.env, false, op, true);
     }
 
-    fn new_session(&mut self, d: &Dispatch) -> Result<Session, String> {
+    fn hooks_path(&self, id: &str) -> std::path::PathBuf {
+        self.home.job_dir(id).join("hooks.json")
+    }
+
+    fn new_session(&mut self, d: &Dispatch) -> Result<(Session, Hooks), String> {
         let config = Config::load(&self.home.config_path())?;
         let path = d
             .env
@@ -107,7 +114,8 @@ impl Supervisor {
             .find(|(k, _)| k == "SHELL")
             .map_or("sh", |(_, v)| v.as_str());
         let uuid = store::new_uuid();
-        let hooks = self.home.job_dir(&id).join("hooks.json");
+        let hooks = self.hooks_path(&id);
+        let crew = crew_path();
         let vars = Placeholders {
             prompt: d.prompt.as_deref(),
             model: d.model.as_deref(),
@@ -116,11 +124,13 @@ impl Supervisor {
             cwd: &d.cwd,
             hooks: &hooks.to_string_lossy(),
             shell,
+            crew: &crew,
         };
         let command = profile.command_for(&vars)?;
         let resume = profile.resume_for(&vars);
+        let env = profile.env_for(&vars);
         let now = store::now_rfc3339();
-        Ok(Session {
+        let session = Session {
             version: STATE_VERSION,
             id,
             name,
@@ -154,9 +164,18 @@ impl Supervisor {
             attached: 0,
             command,
             resume,
+            env,
             host_start: None,
             rows: d.rows.max(2),
             cols: d.cols.max(10),
-        })
+        };
+        Ok((session, profile.hooks))
     }
+}
+
+/// This binary, for hooks that run `crew report`.
+fn crew_path() -> String {
+    std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "crew".into())
 }

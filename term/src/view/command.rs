@@ -33,6 +33,10 @@ pub struct Dispatch {
     pub agent: Option<String>,
     /// `@repo …`: the sibling repository `../repo` to run in.
     pub dir: Option<String>,
+    /// `/loop DURATION …`: run again this many seconds after each run ends.
+    pub every_s: Option<u64>,
+    /// `/name …`: dispatch that skill's prompt, with `prompt` appended.
+    pub skill: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,19 +68,24 @@ pub fn parse(input: &str, profiles: &[String], cwd: &str) -> Command {
         return Command::SelectPr(pr);
     }
     if let Some(rest) = text.strip_prefix('/') {
-        let mut words = rest.split_whitespace();
-        let word = words.next().unwrap_or("");
-        if word.contains('/') {
-            // A path, not a command: it is a prompt.
-        } else {
+        let (word, after) = first_word(rest);
+        // `/usr/bin/make`: a path, not a command; it is a prompt.
+        if !word.contains('/') {
             return match word {
+                "" => Command::Unknown("a command goes right after the /".into()),
                 "exit" | "quit" => Command::Exit,
-                "model" => match words.next() {
-                    None => Command::Unknown("/model needs a name, or `default`".into()),
-                    Some("default") => Command::Model(None),
-                    Some(m) => Command::Model(Some(m.to_string())),
+                "model" => match first_word(after).0 {
+                    "" => Command::Unknown("/model needs a name, or `default`".into()),
+                    "default" => Command::Model(None),
+                    m => Command::Model(Some(m.to_string())),
                 },
-                _ => Command::Unknown(format!("unknown command /{word}")),
+                "loop" => loop_command(after, profiles, cwd),
+                // Any other word names a skill; the worker reads its file.
+                skill => Command::Dispatch(Dispatch {
+                    prompt: after.to_string(),
+                    skill: Some(skill.to_string()),
+                    ..Dispatch::default()
+                }),
             };
         }
     }
@@ -84,10 +93,7 @@ pub fn parse(input: &str, profiles: &[String], cwd: &str) -> Command {
         prompt: text.to_string(),
         ..Dispatch::default()
     };
-    let (first, rest) = match text.split_once(char::is_whitespace) {
-        Some((f, r)) => (f, r.trim_start()),
-        None => (text, ""),
-    };
+    let (first, rest) = first_word(text);
     let named = first.strip_prefix('@');
     let word = named.unwrap_or(first);
     // A profile wins over a sibling repository of the same name.
@@ -102,6 +108,32 @@ pub fn parse(input: &str, profiles: &[String], cwd: &str) -> Command {
         return Command::TooShort;
     }
     Command::Dispatch(d)
+}
+
+fn first_word(text: &str) -> (&str, &str) {
+    match text.split_once(char::is_whitespace) {
+        Some((w, rest)) => (w, rest.trim_start()),
+        None => (text, ""),
+    }
+}
+
+/// `/loop DURATION …`: the rest is dispatched like any input (with its prefixes), as a loop.
+fn loop_command(after: &str, profiles: &[String], cwd: &str) -> Command {
+    let usage =
+        || Command::Unknown("/loop needs a duration and a prompt, e.g. /loop 10m check CI".into());
+    let (duration, prompt) = first_word(after);
+    let every = match mux::profile::parse_duration(duration) {
+        Ok(d) if d.as_secs() >= 1 => d.as_secs(),
+        _ => return usage(),
+    };
+    match parse(prompt, profiles, cwd) {
+        Command::Dispatch(mut d) => {
+            d.every_s = Some(every);
+            Command::Dispatch(d)
+        }
+        Command::TooShort => Command::TooShort,
+        _ => usage(),
+    }
 }
 
 fn pr_ref(text: &str) -> Option<PrRef> {
@@ -177,7 +209,36 @@ mod tests {
         );
         assert_eq!(parse("/model default", &p, "/"), Command::Model(None));
         assert_eq!(parse("/quit", &p, "/"), Command::Exit);
-        assert!(matches!(parse("/frob", &p, "/"), Command::Unknown(_)));
+        let Command::Dispatch(d) = parse("/review the parser", &p, "/") else {
+            panic!("a /word names a skill")
+        };
+        assert_eq!(
+            (d.skill.as_deref(), d.prompt.as_str()),
+            (Some("review"), "the parser")
+        );
+        let Command::Dispatch(d) = parse("/loop 10m @claude check the build", &p, "/") else {
+            panic!("a loop")
+        };
+        assert_eq!(
+            (d.every_s, d.agent.as_deref(), d.prompt.as_str()),
+            (Some(600), Some("claude"), "check the build")
+        );
+        let Command::Dispatch(d) = parse("/loop 1h /review", &p, "/") else {
+            panic!("a looping skill")
+        };
+        assert_eq!(
+            (d.every_s, d.skill.as_deref()),
+            (Some(3600), Some("review"))
+        );
+        assert!(matches!(
+            parse("/loop soon do it", &p, "/"),
+            Command::Unknown(_)
+        ));
+        assert!(matches!(
+            parse("/loop 0 do it", &p, "/"),
+            Command::Unknown(_)
+        ));
+        assert_eq!(parse("/loop 5m ab", &p, "/"), Command::TooShort);
         let Command::Dispatch(d) = parse("/usr/bin/make test", &p, "/") else {
             panic!("a path is a prompt")
         };

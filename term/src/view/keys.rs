@@ -7,7 +7,7 @@ use termwiz::input::{InputEvent, KeyCode, KeyEvent, Modifiers};
 
 use super::command::{self, Command};
 use super::model::{Line, Mode, Model, Peek};
-use super::worker::Request;
+use super::worker::{NewSession, Request};
 use super::Exit;
 
 /// A second `Ctrl+X` within this deletes what the first stopped.
@@ -267,13 +267,15 @@ fn submit(m: &mut Model, attach: bool, fx: &mut Effects) {
             } else {
                 "Dispatching…"
             });
-            fx.ask(Request::Dispatch {
+            fx.ask(Request::Dispatch(NewSession {
                 prompt: d.prompt,
                 agent: d.agent,
                 dir: d.dir.unwrap_or_else(|| m.cwd.clone()),
                 model: m.dispatch_model().map(str::to_string),
+                every_s: d.every_s,
+                skill: d.skill,
                 attach,
-            });
+            }));
             clear_input(m);
         }
     }
@@ -398,11 +400,16 @@ fn complete(m: &mut Model) {
     if m.peek.is_some() {
         return;
     }
-    if m.input.is_empty() {
+    // Browsing the profiles: an empty input takes the first, each Tab the next.
+    let current = m.profiles.iter().position(|p| m.input == format!("@{p} "));
+    if (m.input.is_empty() || current.is_some()) && !m.profiles.is_empty() {
+        let next = current.map_or(0, |i| (i + 1) % m.profiles.len());
+        m.input = format!("@{} ", m.profiles[next]);
         let list = m.profiles.join(", ");
         m.say(format!(
-            "agents: {list} · type @name and a prompt to use one"
+            "agents: {list} · Tab for the next, then type the prompt"
         ));
+        m.relayout();
         return;
     }
     let candidates: Vec<String> = if let Some(s) = m.input.strip_prefix("s:") {
@@ -426,10 +433,12 @@ fn complete(m: &mut Model) {
             .map(|x| format!("@{x} "))
             .collect()
     } else if m.input.starts_with('/') && !m.input.contains(' ') {
-        ["/model ", "/exit", "/quit"]
+        let skills = m.skills.iter().map(|s| format!("/{s} "));
+        ["/model ", "/loop ", "/exit", "/quit"]
             .iter()
-            .filter(|x| x.starts_with(m.input.as_str()))
             .map(|x| x.to_string())
+            .chain(skills)
+            .filter(|x| x.starts_with(m.input.as_str()))
             .collect()
     } else {
         Vec::new()

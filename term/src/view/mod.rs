@@ -40,7 +40,7 @@ use crate::raw::{self, read_fd, Output, Raw};
 
 pub use frame::{Cursor, Frame};
 pub use model::{Model, Peek, Settings};
-pub use worker::{Handler, Outcome, Request};
+pub use worker::{Handler, NewSession, Outcome, Request};
 
 const STDIN: Token = Token(0);
 const SUPERVISOR: Token = Token(1);

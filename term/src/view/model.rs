@@ -117,6 +117,8 @@ pub struct Model {
     pub cwd: String,
     /// The agent profiles, for `@name` and a first word naming one.
     pub profiles: Vec<String>,
+    /// Skill names for `/` completion (project ones first), read when the view opens.
+    pub skills: Vec<String>,
     /// The supervisor stream is up and the list is current.
     pub connected: bool,
     /// The last `Ctrl+X` (stop), so a second one within 2 s deletes.
@@ -145,6 +147,7 @@ impl Model {
             session_model: None,
             cwd,
             profiles: Vec::new(),
+            skills: Vec::new(),
             connected: false,
             last_stop: None,
             pending_select: None,

@@ -23,7 +23,12 @@ pub fn draw(m: &Model, f: &mut Frame, top: usize, height: usize, cols: usize) {
     let (name, state) = item.map_or(("(gone)", ""), |i| (i.name.as_str(), i.state.as_str()));
     let mut title_attrs = draw::bold();
     title_attrs.set_foreground(draw::state_color(state));
-    let title = format!("─ {} · {} ", name, state.replace('_', " "));
+    // Which agent (and model) the reply goes to.
+    let agent = item.map_or(String::new(), |i| match &i.model {
+        Some(model) => format!(" · {} {}", i.agent, model),
+        None => format!(" · {}", i.agent),
+    });
+    let title = format!("─ {} · {}{} ", name, state.replace('_', " "), agent);
     let x = put(s, 0, top, &title, cols, &title_attrs);
     put(
         s,

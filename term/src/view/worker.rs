@@ -10,14 +10,7 @@ use super::model::Settings;
 pub enum Request {
     /// Connect to the supervisor and `Watch`.
     Subscribe,
-    Dispatch {
-        prompt: String,
-        agent: Option<String>,
-        dir: String,
-        model: Option<String>,
-        /// Shift+Enter: attach once it runs.
-        attach: bool,
-    },
+    Dispatch(NewSession),
     Stop(String),
     /// Delete sessions (their worktrees' changes saved first).
     Remove(Vec<String>),
@@ -38,6 +31,21 @@ pub enum Request {
         text: String,
     },
     SaveSettings(Settings),
+}
+
+/// A session the dispatch input asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSession {
+    pub prompt: String,
+    pub agent: Option<String>,
+    pub dir: String,
+    pub model: Option<String>,
+    /// `/loop DURATION …`.
+    pub every_s: Option<u64>,
+    /// `/name …`: the prompt is the skill's file, with `prompt` appended.
+    pub skill: Option<String>,
+    /// Shift+Enter: attach once it runs.
+    pub attach: bool,
 }
 
 pub enum Outcome {
