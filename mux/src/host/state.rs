@@ -20,6 +20,10 @@ impl Host {
         if state != State::NeedsInput {
             s.question = None;
         }
+        // SPEC 2: a reason says why a session failed or stopped, and nothing else.
+        if !matches!(state, State::Failed | State::Stopped) {
+            s.reason = None;
+        }
         if matches!(source, Source::Report | Source::Notification) {
             self.input_since_report = false;
         }
