@@ -584,6 +584,43 @@ mod tests {
         assert!(e.contains("agents.x.prompt_pattern"), "{e}");
     }
 
+    /// The README's example profile is real configuration.
+    #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("```toml\nidle_after").expect("the example") + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let c = Config::parse(&readme[start..end]).unwrap();
+        let p = c.profile("mybot").unwrap();
+        assert_eq!(p.prompt, PromptDelivery::Type);
+        assert_eq!((p.title.len(), p.screen.len()), (1, 2));
+        assert!(p.screen[0].pattern.is_match("Proceed? [y/N]"));
+        assert_eq!(p.env, [("MYBOT_COLOR".to_string(), "1".to_string())]);
+    }
+
+    #[test]
+    fn rules_are_checked_when_read() {
+        let e = Config::parse("[agents.x]\ncommand = [\"a\"]\n\n[[agents.x.screen]]\npattern = \"ok\"\nstate = \"sleeping\"\n")
+            .unwrap_err();
+        assert!(e.contains("line 6") && e.contains("agents.x.screen"), "{e}");
+        let e = Config::parse(
+            "[agents.x]\ncommand = [\"a\"]\ntitle = [{ pattern = \"(\", state = \"working\" }]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("line 3") && e.contains("agents.x.title"), "{e}");
+        let e = Config::parse("[agents.claude]\nhooks = \"vim\"\n").unwrap_err();
+        assert!(
+            e.contains("line 2") && e.contains("agents.claude.hooks"),
+            "{e}"
+        );
+        // A user profile overrides a built-in key by key.
+        let c = Config::parse("[agents.claude]\nready_timeout = \"5s\"\n").unwrap();
+        let claude = c.profile("claude").unwrap();
+        assert_eq!(claude.ready_timeout, Duration::from_secs(5));
+        assert_eq!(claude.hooks, Hooks::Claude);
+        assert!(!claude.title.is_empty());
+    }
+
     #[test]
     fn user_profiles_override_and_add() {
         let c = Config::parse(
