@@ -11,7 +11,10 @@
 //! 5. view: the agent view (`crew agents`) with 200 sessions, 50 of them printing: drawing and
 //!    diffing a frame in process, then the real view in a PTY (its CPU with nothing working and
 //!    with 50 working, and how long ↓ takes to show) against tmux's session list
-//!    (`choose-tree -s`) on as many tmux sessions.
+//!    (`choose-tree -s`) on as many tmux sessions;
+//! 6. report: `crew report working` (and `needs_input` with a hook's JSON on stdin) from spawn
+//!    to exit, as an agent's hook runs it, against `tmux display-message` (a client's round trip
+//!    to its server) and `/bin/true`; and that no report ever starts the supervisor.
 //!
 //! Run by hand: `cargo run --release --bin crew-bench -- [--quick] [--only SECTION] [--crew PATH]`.
 //! Everything it starts lives in private places (a fresh `CREW_HOME` per section, tmux on its
@@ -36,13 +39,13 @@ use term::view::{draw_all, Frame, Model, Settings};
 type Res<T> = Result<T, String>;
 
 const USAGE: &str =
-    "usage: crew-bench [--quick] [--only dispatch|list|memory|attach|view] [--crew PATH]
+    "usage: crew-bench [--quick] [--only dispatch|list|memory|attach|view|report] [--crew PATH]
 
 Measures crew against tmux (private socket -L crew-bench) and dtach when installed:
-dispatch latency, listing many sessions, memory of idle sessions, attached clients, and the
-agent view against tmux's choose-tree.
+dispatch latency, listing many sessions, memory of idle sessions, attached clients, the
+agent view against tmux's choose-tree, and `crew report` against a tmux client round trip.
   --quick        fewer runs and sessions, shorter windows (a rough number in a few minutes)
-  --only NAME    run one section: dispatch, list, memory, attach or view
+  --only NAME    run one section: dispatch, list, memory, attach, view or report
   --crew PATH    the crew binary (default: `crew` next to this program)";
 
 const TMUX_SOCKET: &str = "crew-bench";
@@ -85,12 +88,13 @@ fn real_main() -> Res<bool> {
     print_header(&opts, &scratch);
 
     type SectionFn = fn(&Opts, &Scratch, &Tmux) -> Res<Vec<Row>>;
-    let sections: [(Section, SectionFn); 5] = [
+    let sections: [(Section, SectionFn); 6] = [
         (Section::Dispatch, bench_dispatch),
         (Section::List, bench_list),
         (Section::Memory, bench_memory),
         (Section::Attach, bench_attach),
         (Section::View, bench_view),
+        (Section::Report, bench_report),
     ];
     let mut rows = Vec::new();
     let mut all_ok = true;
@@ -121,6 +125,7 @@ enum Section {
     Memory,
     Attach,
     View,
+    Report,
 }
 
 impl Section {
@@ -131,8 +136,9 @@ impl Section {
             "memory" => Ok(Section::Memory),
             "attach" => Ok(Section::Attach),
             "view" => Ok(Section::View),
+            "report" => Ok(Section::Report),
             _ => Err(format!(
-                "--only takes dispatch, list, memory, attach or view, not {s:?}"
+                "--only takes dispatch, list, memory, attach, view or report, not {s:?}"
             )),
         }
     }
@@ -144,6 +150,7 @@ impl Section {
             Section::Memory => "memory",
             Section::Attach => "attach",
             Section::View => "view",
+            Section::Report => "report",
         }
     }
 }
@@ -215,6 +222,15 @@ impl Opts {
         }
     }
 
+    /// Timed `crew report` runs of each kind (and of tmux and /bin/true).
+    fn report_runs(&self) -> usize {
+        if self.quick {
+            50
+        } else {
+            200
+        }
+    }
+
     fn wants(&self, section: Section) -> bool {
         self.only.is_none() || self.only == Some(section)
     }
@@ -231,7 +247,7 @@ fn parse_args() -> Res<Opts> {
             "--only" => {
                 let value = args
                     .next()
-                    .ok_or("--only needs dispatch, list, memory, attach or view")?;
+                    .ok_or("--only needs dispatch, list, memory, attach, view or report")?;
                 only = Some(Section::parse(&value)?);
             }
             "--crew" => crew = Some(PathBuf::from(args.next().ok_or("--crew needs a path")?)),
@@ -3268,4 +3284,316 @@ fn view_rows(crew: &Res<ListNumbers>, tmux: &Res<ListNumbers>) -> Vec<Row> {
         });
     }
     rows
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. crew report
+//
+// What an agent's hook pays on every tool call: `crew report <state>` run as a fresh process
+// inside a session, from spawn to exit. It talks to its session's host directly and must never
+// start the supervisor. Against it, the nearest thing tmux does (a client's round trip to its
+// server, `display-message -p`) and the floor of starting any program (`/bin/true`), all
+// spawned the same way (stdin from /dev/null or a filled pipe, output to files, a blocking
+// wait) and interleaved. Each report flips the session between working and needs_input, so
+// every run is a real state change.
+
+const REPORT_TARGET_MS: f64 = 5.0;
+/// What Claude Code's Notification hook writes on stdin when it asks for a permission.
+const HOOK_JSON: &str = r#"{"hook_event_name":"Notification","message":"Claude needs your permission to use Bash","notification_type":"permission_prompt"}"#;
+const HOOK_MESSAGE: &str = "Claude needs your permission to use Bash";
+/// Pause after each timed run, so what the host does after answering a report (saving the
+/// state, telling the supervisor) is not charged to the next run.
+const REPORT_PAUSE: Duration = Duration::from_millis(10);
+
+/// Runs `crew report` in one session as its hooks would.
+struct Reporter<'a> {
+    scratch: &'a Scratch,
+    home: &'a CrewHome,
+    id: &'a str,
+}
+
+impl Reporter<'_> {
+    fn cmd(&self, state: &str) -> Command {
+        let mut cmd = self.home.cmd();
+        cmd.args(["report", state]).env("CREW_SESSION_ID", self.id);
+        cmd
+    }
+
+    /// `crew report working`, stdin from /dev/null; its time in ms.
+    fn working(&self) -> Res<f64> {
+        let (ms, _) = self.scratch.timed(&mut self.cmd("working"))?;
+        std::thread::sleep(REPORT_PAUSE);
+        Ok(ms)
+    }
+
+    /// `crew report needs_input` with the hook's JSON in a pipe on stdin; its time in ms. The
+    /// pipe is filled and its writing end closed before the spawn, as a hook runner that writes
+    /// the event at once.
+    fn needs_input(&self) -> Res<f64> {
+        let mut cmd = self.cmd("needs_input");
+        cmd.stdin(hook_stdin()?);
+        let (ms, _) = self.scratch.timed(&mut cmd)?;
+        std::thread::sleep(REPORT_PAUSE);
+        Ok(ms)
+    }
+}
+
+/// A pipe holding `HOOK_JSON`, its writing end closed.
+fn hook_stdin() -> Res<Stdio> {
+    use std::io::Write;
+    let mut fds = [-1; 2];
+    // SAFETY: pipe2 fills two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!(
+            "cannot make a pipe: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: pipe2 returned two fresh descriptors that nothing else owns.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // Far below the pipe's buffer, so this never blocks.
+    File::from(write)
+        .write_all(HOOK_JSON.as_bytes())
+        .map_err(|e| format!("cannot write the hook JSON into a pipe: {e}"))?;
+    Ok(Stdio::from(read))
+}
+
+/// The supervisors of this home that run now: processes of its crew binary and `CREW_HOME`
+/// started as `crew __supervisor`.
+fn supervisors(home: &CrewHome) -> Vec<u32> {
+    home.processes()
+        .into_iter()
+        .filter(|p| cmdline(*p).split(|b| *b == 0).nth(1) == Some(b"__supervisor".as_slice()))
+        .collect()
+}
+
+/// Whether the supervisor was ever started by a report.
+struct SupervisorCheck {
+    /// The supervisor `crew --bg` started, before and after the timed runs.
+    before: Vec<u32>,
+    after: Vec<u32>,
+    /// Reports run while no supervisor ran, and the supervisors running after them.
+    alone_runs: usize,
+    started: Vec<u32>,
+    pid_file: bool,
+}
+
+impl SupervisorCheck {
+    fn verdict(&self) -> &'static str {
+        if !self.started.is_empty() || self.pid_file {
+            "A REPORT STARTED ONE"
+        } else if self.before.len() != 1 {
+            "NOT ONE SUPERVISOR BEFORE"
+        } else if self.after != self.before {
+            "SUPERVISOR CHANGED DURING THE RUNS"
+        } else {
+            "ok"
+        }
+    }
+
+    fn ok(&self) -> bool {
+        self.before.len() == 1
+            && self.after == self.before
+            && self.started.is_empty()
+            && !self.pid_file
+    }
+}
+
+fn bench_report(opts: &Opts, scratch: &Scratch, tmux: &Tmux) -> Res<Vec<Row>> {
+    let runs = opts.report_runs();
+    println!("\n== report: `crew report` from spawn to exit as a hook runs it, vs tmux display-message ({runs} runs after {WARMUP} warm-up) ==");
+    tmux.reset();
+    // The tmux server runs, as the session's host does.
+    tmux.new_session(scratch, "keep", IDLE_CMD)?;
+    let home = CrewHome::create(&opts.crew)?;
+    let id = home.dispatch(scratch, IDLE_CMD)?;
+    let reporter = Reporter {
+        scratch,
+        home: &home,
+        id: &id,
+    };
+    println!("  one idle shell session {id}; each report flips it between working and needs_input");
+
+    let before = supervisors(&home);
+    let (mut truth, mut working, mut needs, mut tm) = (
+        Samples::default(),
+        Samples::default(),
+        Samples::default(),
+        Samples::default(),
+    );
+    // Interleaved, so a drift in machine load over the run hits every program alike.
+    for i in 0..WARMUP + runs {
+        let (t, _) = scratch.timed(&mut command("/bin/true"))?;
+        std::thread::sleep(REPORT_PAUSE);
+        let w = reporter.working()?;
+        let n = reporter.needs_input()?;
+        let (x, out) = scratch.timed(tmux.cmd().args(["display-message", "-p", "x"]))?;
+        std::thread::sleep(REPORT_PAUSE);
+        if out.trim() != "x" {
+            return Err(format!("tmux display-message -p x printed {out:?}"));
+        }
+        if i >= WARMUP {
+            truth.0.push(t);
+            working.0.push(w);
+            needs.0.push(n);
+            tm.0.push(x);
+        }
+    }
+    let after = supervisors(&home);
+    let applied = check_reported(scratch, &home, &id)?;
+    let (alone_working, alone_needs, mut check) = reports_alone(opts, scratch, &home, &reporter)?;
+    check.before = before;
+    check.after = after;
+    tmux.reset();
+
+    print_report_line("/bin/true (spawn floor)", &truth);
+    print_report_line("crew report working", &working);
+    print_report_line("crew report needs_input + hook JSON", &needs);
+    print_report_line("tmux display-message -p x", &tm);
+    print_report_line("crew report working, no supervisor", &alone_working);
+    print_report_line("crew report needs_input, no supervisor", &alone_needs);
+    println!(
+        "  crew/tmux (median): working {:.2}, needs_input {:.2}; over /bin/true: +{:.2} ms, +{:.2} ms   target: crew report < {REPORT_TARGET_MS} ms",
+        working.median() / tm.median(),
+        needs.median() / tm.median(),
+        working.median() - truth.median(),
+        needs.median() - truth.median(),
+    );
+    println!(
+        "  hook JSON applied: session {} -> {}",
+        applied.0,
+        if applied.1 { "ok" } else { "NOT APPLIED" }
+    );
+    print_supervisor_check(&check);
+
+    let mut rows = Vec::new();
+    for (name, s) in [
+        (
+            format!(
+                "report working (median; /bin/true {:.2} ms)",
+                truth.median()
+            ),
+            &working,
+        ),
+        ("report needs_input + JSON (median)".to_string(), &needs),
+    ] {
+        let mut row = timing_row(&name, s.median(), tm.median());
+        row.met = Some(s.median() < REPORT_TARGET_MS);
+        rows.push(row);
+    }
+    let mut p99 = timing_row(
+        "report working p99",
+        working.percentile(99.0),
+        tm.percentile(99.0),
+    );
+    p99.met = None;
+    rows.push(p99);
+    rows.push(Row {
+        name: "report hook JSON applied".to_string(),
+        crew: if applied.1 { "yes" } else { "no" }.to_string(),
+        tmux: "-".to_string(),
+        ratio: None,
+        met: Some(applied.1),
+    });
+    rows.push(Row {
+        name: "report never starts the supervisor".to_string(),
+        crew: format!("{} started", check.started.len()),
+        tmux: "-".to_string(),
+        ratio: None,
+        met: Some(check.ok()),
+    });
+    Ok(rows)
+}
+
+fn print_report_line(label: &str, s: &Samples) {
+    println!(
+        "  {label:<40} median {:>7.2} ms   p90 {:>7.2} ms   p99 {:>7.2} ms   min {:>7.2} ms",
+        s.median(),
+        s.percentile(90.0),
+        s.percentile(99.0),
+        s.min()
+    );
+}
+
+/// The last report was `needs_input` with the hook's JSON: the session must show it, with the
+/// notification's message as its question. Returns what it shows and whether that is right.
+fn check_reported(scratch: &Scratch, home: &CrewHome, id: &str) -> Res<(String, bool)> {
+    // The supervisor learns the host's new state shortly after the report returned.
+    let start = Instant::now();
+    loop {
+        let sessions = home.list(scratch)?;
+        let session = sessions
+            .iter()
+            .find(|s| field(s, "id") == id)
+            .ok_or_else(|| format!("crew ls --json does not list session {id}"))?;
+        let (state, question) = (field(session, "state"), field(session, "question"));
+        let shown = format!("{state}, question {question:?}");
+        if state == "needs_input" && question == HOOK_MESSAGE {
+            return Ok((shown, true));
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            return Ok((shown, false));
+        }
+        check_interrupt()?;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stops the supervisor alone (`crew daemon stop --keep-workers`), then times reports that
+/// have no supervisor to reach, and sees whether any of them started one.
+fn reports_alone(
+    opts: &Opts,
+    scratch: &Scratch,
+    home: &CrewHome,
+    reporter: &Reporter,
+) -> Res<(Samples, Samples, SupervisorCheck)> {
+    scratch.run(home.cmd().args(["daemon", "stop", "--keep-workers"]))?;
+    let start = Instant::now();
+    while !supervisors(home).is_empty() {
+        if start.elapsed() > Duration::from_secs(5) {
+            return Err(
+                "the supervisor still ran 5 s after `crew daemon stop --keep-workers`".to_string(),
+            );
+        }
+        check_interrupt()?;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Nothing else (the host, its spare) may bring it back, or a report would be blamed.
+    std::thread::sleep(Duration::from_millis(500));
+    if !supervisors(home).is_empty() {
+        return Err("a supervisor started again after `crew daemon stop --keep-workers` before any report ran".to_string());
+    }
+    let runs = (opts.report_runs() / 4).max(1);
+    let (mut working, mut needs) = (Samples::default(), Samples::default());
+    for _ in 0..runs {
+        working.0.push(reporter.working()?);
+        needs.0.push(reporter.needs_input()?);
+    }
+    // A supervisor a report started would be up by the time that report returned; a little
+    // more time lets a detached one that is still starting show up.
+    std::thread::sleep(Duration::from_millis(200));
+    let check = SupervisorCheck {
+        before: Vec::new(),
+        after: Vec::new(),
+        alone_runs: 2 * runs,
+        started: supervisors(home),
+        pid_file: home.dir.join("daemon/supervisor.pid").exists(),
+    };
+    Ok((working, needs, check))
+}
+
+fn print_supervisor_check(c: &SupervisorCheck) {
+    let pids = |v: &[u32]| match v {
+        [] => "none".to_string(),
+        v => v.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+    };
+    println!(
+        "  supervisor: pid {} before the timed runs, {} after; stopped alone (daemon stop --keep-workers), then {} reports: {} supervisor(s) started, pid file {} -> {}",
+        pids(&c.before),
+        pids(&c.after),
+        c.alone_runs,
+        c.started.len(),
+        if c.pid_file { "present" } else { "absent" },
+        c.verdict()
+    );
 }
