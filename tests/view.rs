@@ -310,7 +310,8 @@ fn space_peeks_and_a_reply_there_reaches_the_agent() {
     // The panel: its title, the question first, then the tail of the session's screen.
     term.wait_for("the peek panel", |s| {
         let text = s.contents();
-        let title = table(s).find(|&r| row_text(s, r).starts_with("─ asker · needs input · shell ─"));
+        let title =
+            table(s).find(|&r| row_text(s, r).starts_with("─ asker · needs input · shell ─"));
         let question = title.and_then(|t| {
             (t + 1..rows(s) - 3).find(|&r| row_text(s, r).contains("double jump or wall climb?"))
         });
