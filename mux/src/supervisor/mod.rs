@@ -390,6 +390,16 @@ impl Supervisor {
                 Err(format!("state.json names session '{}'", s.id))
             }
         });
+        // A live host pushes every state before its disk thread writes it, so its file can
+        // only be older than what the cache holds: reading it would step the session back.
+        // A broken file still shows.
+        let live = self.link_of.contains_key(id);
+        if let (true, Ok(_), Some(c)) = (live, &session, self.cache.get_mut(id)) {
+            if c.session.is_ok() {
+                c.key = key;
+                return;
+            }
+        }
         self.cache.insert(id.to_string(), Cached::new(key, session));
         self.changed = true;
     }
