@@ -1371,3 +1371,47 @@ fn the_view_reconnects_after_the_supervisor_crashes() {
     assert!(term.running());
     leave(&mut term);
 }
+
+/// `/model` in the view reaches the agent through its profile's model flag, and the peek
+/// panel names the agent and model the reply goes to.
+#[test]
+fn a_model_chosen_in_the_view_reaches_the_agent_and_shows_in_the_peek() {
+    let crew = Crew::new();
+    // `env MODEL=<model> sh -c <prompt>`: the model flag goes right after the program.
+    std::fs::write(
+        crew.home.join("config.toml"),
+        "default_agent = \"modelled\"\nidle_after = \"1s\"\n\n[agents.modelled]\n\
+         command = [\"env\", \"sh\", \"-c\", \"{prompt}\"]\nmodel = [\"MODEL={model}\"]\n",
+    )
+    .unwrap();
+    let mut term = open(&crew, ROWS, COLS);
+    term.send(b"/model opus-9");
+    term.send(ENTER);
+    term.wait_for("the model in the header", |s| {
+        row_text(s, 0).contains("model opus-9 (session)")
+    });
+    term.send(b"echo model is $MODEL; exec sleep 60");
+    term.send(ENTER);
+    wait_for("the session", || crew.ls().len() == 1);
+    let id = crew.ls()[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(crew.session(&id)["model"], "opus-9");
+    wait_for("the agent to see its model", || {
+        crew.ok(&["peek", &id]).contains("model is opus-9")
+    });
+    term.wait_for("the row", |s| {
+        find_row(s, "echo-model-is-model-exec").is_some()
+    });
+    select(&mut term, "echo-model-is-model-exec");
+    term.send(b" ");
+    term.wait_for("the peek title with agent and model", |s| {
+        table(s).any(|r| {
+            row_text(s, r).starts_with("─ echo-model-is-model-exec · ")
+                && row_text(s, r).contains("· modelled opus-9 ─")
+        })
+    });
+    term.send(ESC);
+    term.wait_for("the peek closed", |s| {
+        !s.contents().contains("─ echo-model-is-model-exec · ")
+    });
+    leave(&mut term);
+}
