@@ -146,3 +146,28 @@ fn report_never_starts_the_supervisor() {
     assert!(!sock.exists(), "crew report started a supervisor");
     assert!(!crew.home.join("daemon/supervisor.pid").exists());
 }
+
+/// A report outranks a terminal notification (SPEC 2), except that a bell while the agent
+/// reports working means it needs you.
+#[test]
+fn a_notification_after_a_reported_turn_end_changes_nothing() {
+    let crew = Crew::new();
+    let (done, _) = crew.bg(&[
+        "crew report completed; printf '\\033]9;Agent turn complete\\007'; echo after-osc; exec sleep 60",
+    ]);
+    wait_for("the notification to be read", || {
+        crew.ok(&["peek", &done]).contains("after-osc")
+    });
+    let (asks, _) = crew.bg(&["crew report working; printf 'allow this?\\a'; exec sleep 60"]);
+    let s = crew.wait_state(&asks, "needs_input");
+    assert_eq!(s["state_source"], "notification");
+    assert_eq!(s["question"], "allow this?");
+    // The first session's report still decides, with no question.
+    let s = crew.session(&done);
+    assert_eq!(
+        (s["state"].as_str(), s["state_source"].as_str()),
+        (Some("completed"), Some("report")),
+        "{s}"
+    );
+    assert_eq!(s["question"], serde_json::Value::Null);
+}
