@@ -10,7 +10,7 @@ use mux::protocol::{Dispatch, HostRequest, Reply, SupervisorRequest};
 use mux::store::{self, Home};
 use term::view::{self, Exit, Handler, Model, NewSession, Outcome, Request, Settings};
 
-use crate::{attach, connect, reply};
+use crate::{attach, connect, reply, rm};
 
 #[derive(clap::Args, Default)]
 pub struct AgentsArgs {
@@ -118,17 +118,21 @@ fn handle(home: &Home, request: Request) -> Outcome {
         Request::Dispatch(new) => return dispatch(home, new),
         Request::Screen(id) => return painted(home, &id),
         Request::Stop(id) => supervisor(home, SupervisorRequest::Stop { id }),
+        // As `crew rm --force`: a worktree's changes are saved before it goes.
         Request::Remove(ids) => {
+            let mut said = Vec::new();
             let mut errors = Vec::new();
             for id in ids {
-                if let Err(e) = supervisor(home, SupervisorRequest::Remove { id, force: true }) {
-                    errors.push(e);
+                match connect::find(home, &id).and_then(|s| rm::remove(home, &s, true)) {
+                    Ok(lines) => said.extend(lines),
+                    Err(e) => errors.push(e),
                 }
             }
-            match errors.first() {
-                None => Ok(()),
-                Some(e) => Err(e.clone()),
-            }
+            return match (errors.first(), said.is_empty()) {
+                (Some(e), _) => Outcome::Failed(e.clone()),
+                (None, true) => Outcome::Quiet,
+                (None, false) => Outcome::Said(said.join(" · ")),
+            };
         }
         Request::Rename { id, name } => supervisor(home, SupervisorRequest::Rename { id, name }),
         Request::Pin { id, pinned } => supervisor(home, SupervisorRequest::Pin { id, pinned }),
@@ -186,10 +190,16 @@ fn dispatch(home: &Home, new: NewSession) -> Outcome {
         rows,
         cols,
         every_s: new.every_s,
+        no_worktree: false,
     });
     let attach = new.attach;
     match connect::request(home, &request) {
-        Ok(Reply::Dispatched { id, name }) => Outcome::Dispatched { id, name, attach },
+        Ok(Reply::Dispatched { id, name, note }) => Outcome::Dispatched {
+            id,
+            name,
+            attach,
+            note,
+        },
         Ok(other) => Outcome::Failed(format!("unexpected answer from the supervisor: {other:?}")),
         Err(e) => Outcome::Failed(e),
     }

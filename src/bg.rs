@@ -45,9 +45,15 @@ pub fn dispatch(
         rows,
         cols,
         every_s: args.every,
+        no_worktree: args.no_worktree,
     });
     match connect::request(home, &request)? {
-        Reply::Dispatched { id, name } => Ok((id, name)),
+        Reply::Dispatched { id, name, note } => {
+            if let Some(note) = note {
+                eprintln!("crew: note: {note}");
+            }
+            Ok((id, name))
+        }
         other => Err(format!("unexpected answer from the supervisor: {other:?}")),
     }
 }

@@ -251,6 +251,11 @@ fn running_then_broken(crew: &Crew) -> (String, i64, i64, Reap) {
         hosts: vec![host],
         agents: vec![agent],
     };
+    // The host's disk thread writes its first state.json a moment after the dispatch
+    // returns; breaking the file before that write lands would see it repaired.
+    wait_for("the host's own state.json", || {
+        crew.state_file(&id)["pid"].as_i64() == Some(agent)
+    });
     std::fs::write(crew.job(&id).join("state.json"), "garbage\n").unwrap();
     (id, host, agent, reap)
 }

@@ -18,3 +18,4 @@ pub mod security;
 pub mod skills;
 pub mod store;
 pub mod supervisor;
+pub mod worktree;

@@ -53,7 +53,8 @@ impl Crew {
             .env("CREW_HOME", &self.home)
             .env("PATH", path_with_crew())
             .env_remove("CREW_SESSION_ID");
-        c.stdin(Stdio::null());
+        // Never the project's own checkout: a dispatch there would make a git worktree in it.
+        c.current_dir(&self.home).stdin(Stdio::null());
         c
     }
 

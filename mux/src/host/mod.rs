@@ -9,6 +9,7 @@ mod backlog;
 mod disk;
 mod requests;
 mod rules;
+mod setup;
 mod state;
 mod typing;
 
@@ -193,7 +194,11 @@ pub fn run(home: Home, start: Start) -> i32 {
         Ok(h) => h,
         Err(why) => {
             log::error!("session {id}: {why}");
-            println!("error {why}");
+            // One line for the supervisor: a failing setup's output has several.
+            println!(
+                "error {}",
+                serde_json::to_string(&why).expect("a string serializes")
+            );
             return 1;
         }
     };
@@ -320,11 +325,21 @@ impl Host {
             unscanned: false,
             quit: false,
         };
+        let new_worktree = match host.prepare_worktree(env) {
+            Ok(created) => created,
+            Err(why) => {
+                let _ = std::fs::remove_file(&sock);
+                return Err(why);
+            }
+        };
         let argv = match (&host.session.resume, respawn) {
             (Some(resume), true) => resume.clone(),
             _ => host.session.command.clone(),
         };
         if let Err(why) = host.start_agent(&argv, env) {
+            if new_worktree {
+                host.discard_new_worktree();
+            }
             let _ = std::fs::remove_file(&sock);
             return Err(why);
         }

@@ -61,6 +61,9 @@ pub struct Dispatch {
     /// `--every`: a loop session that runs again this many seconds after each run ends.
     #[serde(default)]
     pub every_s: Option<u64>,
+    /// `--no-worktree`: run in `cwd` itself even in a git repository.
+    #[serde(default)]
+    pub no_worktree: bool,
 }
 
 /// What the supervisor hands a pre-started host: its session, and the environment the agent
@@ -132,6 +135,9 @@ pub enum Reply {
     Dispatched {
         id: String,
         name: String,
+        /// Something the user should know, e.g. why the session got no worktree.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// Every session object (SPEC 2), or `{"id", "state": "broken", "reason"}`.
     Sessions {

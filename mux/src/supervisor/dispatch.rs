@@ -5,13 +5,15 @@ use mio::Token;
 
 use super::{BatchKind, Op, Supervisor, Then};
 use crate::lookup::{slug, unique_name};
-use crate::profile::{Config, Hooks, Placeholders};
+use std::path::Path;
+
+use crate::profile::{Config, Hooks, Placeholders, WorktreeMode};
 use crate::protocol::{Dispatch, Process, Reply, Session, Source, State, STATE_VERSION};
 use crate::store;
 
 impl Supervisor {
     pub(super) fn dispatch(&mut self, token: Token, d: Dispatch) {
-        let (session, hooks) = match self.new_session(&d) {
+        let (session, hooks, note) = match self.new_session(&d) {
             Ok(s) => s,
             Err(message) => {
                 self.reply(token, &Reply::Error { message });
@@ -45,6 +47,7 @@ impl Supervisor {
         let kind = BatchKind::Dispatch {
             id: session.id.clone(),
             name: session.name.clone(),
+            note,
         };
         let batch = self.new_batch(token, kind, 1);
         let op = Op {
@@ -59,7 +62,7 @@ impl Supervisor {
         self.home.job_dir(id).join("hooks.json")
     }
 
-    fn new_session(&mut self, d: &Dispatch) -> Result<(Session, Hooks), String> {
+    fn new_session(&mut self, d: &Dispatch) -> Result<(Session, Hooks, Option<String>), String> {
         let config = Config::load(&self.home.config_path())?;
         let path = d
             .env
@@ -108,6 +111,17 @@ impl Supervisor {
                 unique_name(&base, taken)
             }
         };
+        // The worktree is only planned here (reading the repository is quick); the host
+        // creates it before it starts the agent.
+        let mode = if d.no_worktree {
+            WorktreeMode::Never
+        } else {
+            config.worktree
+        };
+        let (worktree, note) = crate::worktree::plan(Path::new(&d.cwd), &name, mode)?;
+        let cwd = worktree
+            .as_ref()
+            .map_or(d.cwd.clone(), |w| w.cwd.to_string_lossy().into_owned());
         let shell = d
             .env
             .iter()
@@ -121,7 +135,7 @@ impl Supervisor {
             model: d.model.as_deref(),
             uuid: &uuid,
             session: &id,
-            cwd: &d.cwd,
+            cwd: &cwd,
             hooks: &hooks.to_string_lossy(),
             shell,
             crew: &crew,
@@ -137,9 +151,11 @@ impl Supervisor {
             agent: profile.name.clone(),
             prompt: d.prompt.clone(),
             model: d.model.clone(),
-            cwd: d.cwd.clone(),
-            worktree: None,
-            branch: None,
+            cwd,
+            worktree: worktree
+                .as_ref()
+                .map(|w| w.path.to_string_lossy().into_owned()),
+            branch: worktree.map(|w| w.branch),
             state: State::Working,
             process: Process::Alive,
             state_source: Source::Activity,
@@ -169,7 +185,7 @@ impl Supervisor {
             rows: d.rows.max(2),
             cols: d.cols.max(10),
         };
-        Ok((session, profile.hooks))
+        Ok((session, profile.hooks, note))
     }
 }
 

@@ -91,6 +91,7 @@ enum BatchKind {
     Dispatch {
         id: String,
         name: String,
+        note: Option<String>,
     },
     Done,
     /// `daemon stop`: exit once every session is stopped.
@@ -512,10 +513,11 @@ impl Supervisor {
             return;
         };
         let reply = match &batch.kind {
-            BatchKind::Dispatch { id, name } => match batch.errors.first() {
+            BatchKind::Dispatch { id, name, note } => match batch.errors.first() {
                 None => Reply::Dispatched {
                     id: id.clone(),
                     name: name.clone(),
+                    note: note.clone(),
                 },
                 Some(e) => Reply::Error { message: e.clone() },
             },

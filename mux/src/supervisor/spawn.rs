@@ -251,7 +251,9 @@ impl Supervisor {
             }
             None => {
                 let why = match line.as_deref().and_then(|l| l.strip_prefix("error ")) {
-                    Some(why) => why.to_string(),
+                    Some(why) => {
+                        serde_json::from_str::<String>(why).unwrap_or_else(|_| why.to_string())
+                    }
                     None => format!(
                         "the host exited before starting the agent (see {})",
                         self.home.job_dir(&sp.id).join("host.log").display()

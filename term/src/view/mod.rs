@@ -322,11 +322,19 @@ impl View {
                 m.say(why);
                 self.retry_at = Some(Instant::now() + RETRY);
             }
-            Outcome::Dispatched { id, name, attach } => {
+            Outcome::Dispatched {
+                id,
+                name,
+                attach,
+                note,
+            } => {
                 if attach {
                     fx.exit = Some(Exit::Attach(id));
                 } else {
-                    m.say(format!("Dispatched {name}"));
+                    m.say(match note {
+                        Some(note) => format!("Dispatched {name} · {note}"),
+                        None => format!("Dispatched {name}"),
+                    });
                     if !m.select_session(&id) {
                         m.pending_select = Some(id);
                     }
@@ -352,6 +360,7 @@ impl View {
             }
             Outcome::Failed(text) => m.say(text),
             Outcome::Quiet => {}
+            Outcome::Said(text) => m.say(text),
         }
     }
 

@@ -55,6 +55,8 @@ pub enum Outcome {
         id: String,
         name: String,
         attach: bool,
+        /// Why the session runs without a worktree, and the like.
+        note: Option<String>,
     },
     /// A screen as escape sequences (`vt100` formatted contents) of this size.
     Screen {
@@ -69,6 +71,8 @@ pub enum Outcome {
     Unreachable(String),
     /// Done, nothing to say.
     Quiet,
+    /// Done; something the user should know (where a deleted worktree's changes went).
+    Said(String),
 }
 
 pub type Handler = Arc<dyn Fn(Request) -> Outcome + Send + Sync>;
