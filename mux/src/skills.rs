@@ -36,22 +36,24 @@ pub fn prompt(home: &Home, dir: &Path, name: &str, rest: &str) -> Result<String,
     Ok(prompt)
 }
 
+/// Where skills are looked for, in order: the project's, nearest first, then crew's own.
+fn skill_dirs<'a>(home: &Home, dir: &'a Path) -> impl Iterator<Item = PathBuf> + 'a {
+    dir.ancestors()
+        .map(|d| d.join(".crew/skills"))
+        .chain([home.root.join("skills")])
+}
+
 fn find(home: &Home, dir: &Path, name: &str) -> Option<PathBuf> {
     let file = format!("{name}.md");
-    dir.ancestors()
-        .map(|d| d.join(".crew/skills").join(&file))
-        .chain([home.root.join("skills").join(&file)])
+    skill_dirs(home, dir)
+        .map(|d| d.join(&file))
         .find(|p| p.is_file())
 }
 
 /// The skills that can be dispatched in `dir`, for completion: project ones first.
 pub fn names(home: &Home, dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    let dirs = dir
-        .ancestors()
-        .map(|d| d.join(".crew/skills"))
-        .chain([home.root.join("skills")]);
-    for d in dirs {
+    for d in skill_dirs(home, dir) {
         let Ok(entries) = std::fs::read_dir(&d) else {
             continue;
         };

@@ -136,14 +136,17 @@ fn git_safe(name: &str) -> String {
     }
 }
 
+/// The main checkout a crew worktree path (`<root>/.crew/worktrees/<name>`) belongs to.
+pub fn checkout_of(path: &Path) -> Result<&Path, String> {
+    path.ancestors()
+        .nth(3)
+        .ok_or_else(|| format!("{} is not a crew worktree path", path.display()))
+}
+
 /// Creates the planned worktree (a new branch from HEAD) and excludes `.crew/` in the main
 /// checkout once.
 pub fn create(path: &Path, branch: &str) -> Result<(), String> {
-    let root = path
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("{} is not a crew worktree path", path.display()))?;
+    let root = checkout_of(path)?;
     let err = |what: &str, e: git2::Error| format!("cannot {what}: {}", e.message());
     let repo = Repository::open(root).map_err(|e| err(&format!("open {}", root.display()), e))?;
     exclude_crew_dir(&repo)?;
@@ -286,9 +289,11 @@ pub fn remove(path: &Path) -> Result<(), String> {
 
 /// Removes a worktree and its branch after a failed start (nothing of value is on them).
 pub fn discard(path: &Path, branch: &str) {
-    let root = path.parent().and_then(Path::parent).and_then(Path::parent);
     let _ = remove(path);
-    if let Some(repo) = root.and_then(|r| Repository::open(r).ok()) {
+    if let Some(repo) = checkout_of(path)
+        .ok()
+        .and_then(|r| Repository::open(r).ok())
+    {
         if let Ok(mut b) = repo.find_branch(branch, BranchType::Local) {
             let _ = b.delete();
         }

@@ -12,15 +12,20 @@ use crate::protocol::{Process, Source, State};
 const SCREEN_ROWS: usize = 10;
 
 impl Host {
-    /// Whether a state from `source` may replace the current one: never a weaker signal
-    /// over a stronger one, unless the user has answered the stronger one since.
-    fn may_decide(&self, source: Source) -> bool {
+    /// Whether `state` from `source` may replace the current state: never a weaker signal
+    /// over a stronger one, unless the user has answered the stronger one since, or it is a
+    /// question while the agent reports working (a bell after it reported its turn over,
+    /// such as Codex's turn-complete notification, changes nothing).
+    fn may_decide(&self, source: Source, state: State) -> bool {
         let current = self.session.state_source;
         strength(source) >= strength(current)
             || (matches!(
                 current,
                 Source::Report | Source::Notification | Source::Screen
             ) && self.input_since_report)
+            || (current == Source::Report
+                && self.session.state == State::Working
+                && state == State::NeedsInput)
     }
 
     /// The title changed: a matching rule decides; a title that stops matching hands the
@@ -28,7 +33,7 @@ impl Host {
     pub(super) fn check_title(&mut self) {
         let title = self.screen.title().unwrap_or("").to_string();
         let hit = first_match(&self.profile.title, &title).map(|(s, _)| (s, title.clone()));
-        self.follow_rule(Source::Title, hit);
+        self.follow_signal(Source::Title, hit);
     }
 
     /// Output has been quiet for the debounce: read the bottom of the screen.
@@ -45,7 +50,7 @@ impl Host {
             .collect();
         let text = bottom.join("\n");
         let hit = first_match(&self.profile.screen, &text);
-        self.follow_rule(Source::Screen, hit);
+        self.follow_signal(Source::Screen, hit);
     }
 
     /// Whether the screen rules are due, and when.
@@ -54,13 +59,15 @@ impl Host {
             .then(|| self.last_output + self.profile.debounce)
     }
 
-    fn follow_rule(&mut self, source: Source, hit: Option<(State, String)>) {
+    /// A signal weaker than a report (a notification, a title or screen rule) says the
+    /// session is in a state (with the line that says so), or that its rule no longer holds.
+    pub(super) fn follow_signal(&mut self, source: Source, hit: Option<(State, String)>) {
         if self.session.process != Process::Alive || self.stopping.is_some() {
             return;
         }
         match hit {
             Some((state, line)) => {
-                if !self.may_decide(source) {
+                if !self.may_decide(source, state) {
                     return;
                 }
                 if state == State::NeedsInput {

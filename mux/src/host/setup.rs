@@ -29,8 +29,7 @@ impl Host {
         // The dispatch directory may hold nothing git tracks (so the checkout lacks it).
         let made = std::fs::create_dir_all(&self.session.cwd)
             .map_err(|e| format!("cannot create {}: {e}", self.session.cwd));
-        let root = path.ancestors().nth(3).unwrap_or(path);
-        let setup = root.join(".crew/setup");
+        let setup = worktree::checkout_of(path)?.join(".crew/setup");
         let result = match made {
             Ok(()) if setup.is_file() => self.run_setup(&setup, path, env),
             other => other,

@@ -136,20 +136,7 @@ impl Host {
     }
 
     fn needs_input(&mut self, question: String) {
-        if self.session.process != Process::Alive || self.stopping.is_some() {
-            return;
-        }
-        // A report is the stronger signal: a bell or notification while the agent reports
-        // working means it needs you, but one after it reported its turn over (Codex's
-        // "turn complete" notification) or its own question changes nothing.
-        let s = &self.session;
-        if s.state_source == Source::Report && !self.input_since_report && s.state != State::Working
-        {
-            return;
-        }
-        let question = question.trim();
-        self.session.question = (!question.is_empty()).then(|| question.to_string());
-        self.set_state(State::NeedsInput, Source::Notification);
+        self.follow_signal(Source::Notification, Some((State::NeedsInput, question)));
     }
 
     /// `crew report`: the agent says what it is doing.
