@@ -6,7 +6,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::terminal::{cells_equal, host_screen, raw_logs, replay, wait_same_screen, Terminal};
+use support::terminal::{
+    cells_equal, host_screen, raw_logs, replay, row_text, wait_same_screen, Terminal,
+};
 use support::*;
 
 const CTRL_BACKSLASH: &[u8] = b"\x1c";
@@ -110,14 +112,6 @@ fn visible_text(bytes: &[u8]) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// The screen's row `row` (0-based), trailing spaces removed.
-fn row_text(s: &vt100::Screen, row: u16) -> String {
-    let (_, cols) = s.size();
-    s.contents_between(row, 0, row, cols.get())
-        .trim_end()
-        .to_string()
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 use support::terminal::Terminal;
+use support::view::*;
 use support::*;
 
 /// A crew with `config.toml` = the shell as default agent, idle after 1 s of quiet, and `rest`.
@@ -414,38 +415,12 @@ fn skill_prompts_come_from_the_project_first_then_crew_home() {
 const ROWS: u16 = 30;
 const COLS: u16 = 120;
 const ENTER: &[u8] = b"\r";
-const ESC: &[u8] = b"\x1b";
 const CTRL_U: &[u8] = b"\x15";
 
-/// Row `row` of the screen, trailing spaces removed.
-fn row_text(s: &vt100::Screen, row: u16) -> String {
-    let (_, cols) = s.size();
-    s.contents_between(row, 0, row, cols.get())
-        .trim_end()
-        .to_string()
-}
-
-/// The input line (the second row from the bottom).
-fn input(s: &vt100::Screen) -> String {
-    row_text(s, s.size().0.get() - 2)
-}
-
-/// `crew agents` in `dir`, once it shows it is connected.
-fn open_view(crew: &Crew, dir: &Path) -> Terminal {
-    let mut command = crew.command(&["agents"]);
-    command.current_dir(dir);
-    let term = Terminal::spawn(command, ROWS, COLS);
-    term.wait_for("the view, connected", |s| {
-        row_text(s, 0).starts_with("crew ") && !row_text(s, 0).contains("connecting")
-    });
-    term
-}
-
-fn leave(term: &mut Terminal) {
+/// Clears whatever is typed, then leaves the view cleanly.
+fn clear_and_leave(term: &mut Terminal) {
     term.send(CTRL_U);
-    term.send(ESC);
-    term.expect_exit(0);
-    term.assert_restored();
+    leave(term);
 }
 
 /// Types `text` into the view's input, checks it shows, and presses Enter.
@@ -486,7 +461,7 @@ fn the_view_dispatches_skills_loops_and_agent_prefixes() {
     // A user `codex` profile replaces the built-in, so no real codex is needed.
     let crew = crew_with("[agents.codex]\ncommand = [\"sh\", \"-c\", \"echo codex {prompt}\"]\n");
     let proj = project_with_skill(&crew, "hello", "echo skill-from-project\n");
-    let mut term = open_view(&crew, &proj);
+    let mut term = open_in(&crew, &proj, ROWS, COLS);
 
     dispatch_in_view(&mut term, "/hello echo more-words");
     let s = session_with_prompt(&crew, "echo skill-from-project\n\necho more-words");
@@ -522,13 +497,13 @@ fn the_view_dispatches_skills_loops_and_agent_prefixes() {
         });
     }
     assert_eq!(crew.ls().len(), 4, "{:?}", crew.ls());
-    leave(&mut term);
+    clear_and_leave(&mut term);
 }
 
 #[test]
 fn tab_on_an_empty_input_browses_the_agent_profiles() {
     let crew = crew_with(FAKE);
-    let mut term = open_view(&crew, &crew.home);
+    let mut term = open_in(&crew, &crew.home, ROWS, COLS);
     let profiles = ["shell", "claude", "codex", "aider", "gemini", "fake"];
     let picked = |s: &vt100::Screen| -> Option<String> {
         input(s)
@@ -564,7 +539,7 @@ fn tab_on_an_empty_input_browses_the_agent_profiles() {
         input(s) == format!("› @{} x", seen[0])
     });
     assert!(crew.ls().is_empty(), "Tab dispatched something");
-    leave(&mut term);
+    clear_and_leave(&mut term);
 }
 
 #[test]

@@ -6,13 +6,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::terminal::Terminal;
+use support::terminal::{row_text, Terminal};
+use support::view::*;
 use support::*;
 
-const UP: &[u8] = b"\x1b[A";
-const DOWN: &[u8] = b"\x1b[B";
 const ENTER: &[u8] = b"\r";
-const ESC: &[u8] = b"\x1b";
 const SHIFT_DOWN: &[u8] = b"\x1b[1;2B";
 const CTRL_R: &[u8] = b"\x12";
 const CTRL_S: &[u8] = b"\x13";
@@ -57,86 +55,6 @@ const BUSY: &str = "while :; do echo compiling step; sleep 0.2; done";
 /// A session that prints once and waits: `idle` a second later.
 const QUIET: &str = "echo waiting here; exec sleep 60";
 
-/// Opens the view and waits until it shows the sessions (the supervisor is connected).
-fn open(crew: &Crew, rows: u16, cols: u16) -> Terminal {
-    let term = Terminal::crew(crew, &["agents"], rows, cols);
-    term.wait_for("the view, connected", |s| {
-        row_text(s, 0).starts_with("crew 0.1.0") && !row_text(s, 0).contains("connecting")
-    });
-    term
-}
-
-/// Leaves the view with Esc (the input is empty) and checks it left cleanly.
-fn leave(term: &mut Terminal) {
-    term.send(ESC);
-    term.expect_exit(0);
-    term.assert_restored();
-}
-
-/// Row `row` of the screen, trailing spaces removed.
-fn row_text(s: &vt100::Screen, row: u16) -> String {
-    let (_, cols) = s.size();
-    s.contents_between(row, 0, row, cols.get())
-        .trim_end()
-        .to_string()
-}
-
-fn rows(s: &vt100::Screen) -> u16 {
-    s.size().0.get()
-}
-
-/// The rows of the session table: below the header, above the status line.
-fn table(s: &vt100::Screen) -> std::ops::Range<u16> {
-    1..rows(s) - 3
-}
-
-/// The table row showing session `name` (its second word is the name).
-fn find_row(s: &vt100::Screen, name: &str) -> Option<u16> {
-    table(s).find(|&r| row_text(s, r).split_whitespace().nth(1) == Some(name))
-}
-
-fn shows(s: &vt100::Screen, name: &str) -> bool {
-    find_row(s, name).is_some()
-}
-
-/// A group header's title, if row `row` is one (`▾ Needs input  2`).
-fn header_title(s: &vt100::Screen, row: u16) -> Option<String> {
-    let text = row_text(s, row);
-    let rest = text
-        .strip_prefix("▾ ")
-        .or_else(|| text.strip_prefix("▸ "))?;
-    let (title, count) = rest.rsplit_once("  ")?;
-    count
-        .trim()
-        .parse::<usize>()
-        .ok()
-        .map(|_| title.to_string())
-}
-
-/// The row of the group header titled `title`.
-fn header_row(s: &vt100::Screen, title: &str) -> Option<u16> {
-    table(s).find(|&r| header_title(s, r).as_deref() == Some(title))
-}
-
-/// The title of the group session `name` is shown in.
-fn group_of(s: &vt100::Screen, name: &str) -> Option<String> {
-    let row = find_row(s, name)?;
-    (1..row).rev().find_map(|r| header_title(s, r))
-}
-
-/// The selected table row: drawn in inverse video from the first column.
-fn selected_row(s: &vt100::Screen) -> Option<u16> {
-    table(s).find(|&r| s.cell(r, 0).is_some_and(|c| c.inverse()))
-}
-
-fn selected_name(s: &vt100::Screen) -> Option<String> {
-    let row = selected_row(s)?;
-    row_text(s, row)
-        .split_whitespace()
-        .nth(1)
-        .map(str::to_string)
-}
-
 /// The icon cell of session `name`'s row.
 fn icon(s: &vt100::Screen, name: &str) -> Option<vt100::Cell> {
     find_row(s, name).and_then(|r| s.cell(r, 2).cloned())
@@ -144,48 +62,6 @@ fn icon(s: &vt100::Screen, name: &str) -> Option<vt100::Cell> {
 
 fn has_icon(s: &vt100::Screen, name: &str, glyph: &str, color: vt100::Color) -> bool {
     icon(s, name).is_some_and(|c| c.contents() == glyph && c.fgcolor() == color)
-}
-
-/// The status line, above the input.
-fn status(s: &vt100::Screen) -> String {
-    row_text(s, rows(s) - 3)
-}
-
-/// The input line.
-fn input(s: &vt100::Screen) -> String {
-    row_text(s, rows(s) - 2)
-}
-
-/// The visible row names in table order.
-fn names_in_order(s: &vt100::Screen) -> Vec<String> {
-    table(s)
-        .filter(|&r| header_title(s, r).is_none())
-        .filter_map(|r| row_text(s, r).split_whitespace().nth(1).map(str::to_string))
-        .collect()
-}
-
-/// Moves the selection onto the table row `target` with the arrow keys, then waits for it.
-fn select_row(term: &mut Terminal, what: &str, target: impl Fn(&vt100::Screen) -> Option<u16>) {
-    let s = term.screen();
-    let to = target(&s).unwrap_or_else(|| panic!("{what} is not shown:\n{}", term.framed()));
-    let from = selected_row(&s).unwrap_or_else(|| panic!("nothing selected:\n{}", term.framed()));
-    let key = if to < from { UP } else { DOWN };
-    for _ in 0..from.abs_diff(to) {
-        term.send(key);
-    }
-    term.wait_for(&format!("{what} to be selected"), |s| {
-        selected_row(s).is_some_and(|r| target(s) == Some(r))
-    });
-}
-
-fn select(term: &mut Terminal, name: &str) {
-    select_row(term, name, |s| find_row(s, name));
-}
-
-fn select_header(term: &mut Terminal, title: &str) {
-    select_row(term, &format!("the {title} header"), |s| {
-        header_row(s, title)
-    });
 }
 
 fn listed(crew: &Crew, id: &str) -> bool {

@@ -9,12 +9,12 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::terminal::Terminal;
+use support::terminal::row_text;
+use support::view::*;
 use support::*;
 
 const CTRL_S: &[u8] = b"\x13";
 const CTRL_X: &[u8] = b"\x18";
-const ESC: &[u8] = b"\x1b";
 const ROWS: u16 = 30;
 const COLS: u16 = 120;
 
@@ -291,6 +291,32 @@ fn rm_removes_clean_worktrees_refuses_dirty_ones_and_force_saves_the_changes() {
     assert_clean(&repo);
 }
 
+/// A worktree is never removed while another session still runs in it.
+#[test]
+fn rm_leaves_a_worktree_another_session_runs_in() {
+    let crew = crew();
+    let repo = repo(&crew, "proj");
+    let owner = run_in(&crew, &repo, "owner", "echo hi");
+    let path = placed(&crew, &owner).worktree;
+    let (guest, _) = crew.bg(&[
+        "-n",
+        "guest",
+        "--no-worktree",
+        "-C",
+        &s(&path),
+        "echo inside; exec sleep 60",
+    ]);
+    crew.wait_state(&guest, "working");
+    crew.ok(&["rm", &owner]);
+    assert!(!crew.ls().iter().any(|s| s["id"] == owner.as_str()));
+    assert!(path.exists(), "{} was removed under guest", path.display());
+    assert!(worktree_listed(&repo, &path));
+    assert_eq!(
+        canon(crew.session(&guest)["cwd"].as_str().unwrap()),
+        canon(&path)
+    );
+}
+
 #[test]
 fn names_with_slashes_spaces_and_unicode_become_worktrees_and_branches() {
     let crew = crew();
@@ -469,83 +495,12 @@ fn setup_runs_in_each_new_worktree_and_a_failing_setup_fails_the_dispatch() {
 
 // ---- the view ----
 
-fn row_text(s: &vt100::Screen, row: u16) -> String {
-    let (_, cols) = s.size();
-    s.contents_between(row, 0, row, cols.get())
-        .trim_end()
-        .to_string()
-}
-
-fn rows(s: &vt100::Screen) -> u16 {
-    s.size().0.get()
-}
-
-fn table(s: &vt100::Screen) -> std::ops::Range<u16> {
-    1..rows(s) - 3
-}
-
-fn find_row(s: &vt100::Screen, name: &str) -> Option<u16> {
-    table(s).find(|&r| row_text(s, r).split_whitespace().nth(1) == Some(name))
-}
-
-fn header_title(s: &vt100::Screen, row: u16) -> Option<String> {
-    let text = row_text(s, row);
-    let rest = text
-        .strip_prefix("▾ ")
-        .or_else(|| text.strip_prefix("▸ "))?;
-    let (title, count) = rest.rsplit_once("  ")?;
-    count
-        .trim()
-        .parse::<usize>()
-        .ok()
-        .map(|_| title.to_string())
-}
-
-fn group_of(s: &vt100::Screen, name: &str) -> Option<String> {
-    let row = find_row(s, name)?;
-    (1..row).rev().find_map(|r| header_title(s, r))
-}
-
-fn selected_row(s: &vt100::Screen) -> Option<u16> {
-    table(s).find(|&r| s.cell(r, 0).is_some_and(|c| c.inverse()))
-}
-
-/// The status line, above the input.
-fn status(s: &vt100::Screen) -> String {
+/// The bottom three rows (status, input, footer), for messages that may wrap.
+fn bottom(s: &vt100::Screen) -> String {
     (rows(s) - 3..rows(s))
         .map(|r| row_text(s, r))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn select(term: &mut Terminal, name: &str) {
-    let s = term.screen();
-    let to = find_row(&s, name).unwrap_or_else(|| panic!("{name} not shown:\n{}", term.framed()));
-    let from = selected_row(&s).unwrap_or_else(|| panic!("nothing selected:\n{}", term.framed()));
-    let key: &[u8] = if to < from { b"\x1b[A" } else { b"\x1b[B" };
-    for _ in 0..from.abs_diff(to) {
-        term.send(key);
-    }
-    term.wait_for(&format!("{name} to be selected"), |s| {
-        selected_row(s).is_some_and(|r| find_row(s, name) == Some(r))
-    });
-}
-
-/// Opens the view in `dir` and waits until it is connected.
-fn open_in(crew: &Crew, dir: &Path) -> Terminal {
-    let mut command = crew.command(&["agents"]);
-    command.current_dir(dir);
-    let term = Terminal::spawn(command, ROWS, COLS);
-    term.wait_for("the view, connected", |s| {
-        row_text(s, 0).starts_with("crew 0.1.0") && !row_text(s, 0).contains("connecting")
-    });
-    term
-}
-
-fn leave(term: &mut Terminal) {
-    term.send(ESC);
-    term.expect_exit(0);
-    term.assert_restored();
 }
 
 #[test]
@@ -563,17 +518,17 @@ fn deleting_in_the_view_saves_the_changes_like_rm_force() {
     let path = placed(&crew, &id).worktree;
     wait_for("the edits", || path.join("new.txt").exists());
 
-    let mut term = open_in(&crew, &crew.home);
+    let mut term = open_in(&crew, &crew.home, ROWS, COLS);
     term.wait_for("the row", |s| find_row(s, "dirty").is_some());
     select(&mut term, "dirty");
     term.send(CTRL_X);
-    term.wait_for("the stop message", |s| status(s).contains("Stopping dirty"));
+    term.wait_for("the stop message", |s| bottom(s).contains("Stopping dirty"));
     term.send(CTRL_X);
     wait_for("the session to be deleted", || {
         !crew.ls().iter().any(|s| s["id"] == id.as_str())
     });
     term.wait_for("the saved message", |s| {
-        status(s).contains("saved the changes in")
+        bottom(s).contains("saved the changes in")
     });
     assert!(!path.exists(), "{} is still there", path.display());
     assert!(!worktree_listed(&repo, &path));
@@ -608,7 +563,7 @@ fn at_repo_dispatches_into_the_sibling_repository_and_ctrl_s_groups_by_repositor
     let (cli, _) = crew.bg(&["-n", "from-cli", "-C", &s(&repo), "echo cli; exec sleep 60"]);
     crew.wait_state(&cli, "idle");
 
-    let mut term = open_in(&crew, &work.join("here"));
+    let mut term = open_in(&crew, &work.join("here"), ROWS, COLS);
     term.wait_for("the row", |s| find_row(s, "from-cli").is_some());
     term.send(b"@other echo made in the sibling; exec sleep 60\r");
     wait_for("the new session", || crew.ls().len() == 2);

@@ -5,6 +5,7 @@
 
 pub mod sshd;
 pub mod terminal;
+pub mod view;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -64,15 +65,7 @@ impl Crew {
 
     /// Runs crew and expects success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "crew {args:?} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeeded(args, self.run(args))
     }
 
     /// Runs crew and expects exit code 1 with a `crew: ` message; returns stderr.
@@ -184,6 +177,19 @@ impl Drop for Crew {
         }
         let _ = std::fs::remove_dir_all(&self.home);
     }
+}
+
+/// The stdout of `crew ARGS` that must have succeeded; else the test fails showing both
+/// streams.
+pub fn succeeded(args: &[&str], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "crew {args:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// PATH with the crew binary's directory first, so fixtures can call `crew report`.

@@ -331,6 +331,14 @@ fn open_tty(path: &PathBuf) -> File {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Row `row` of the screen, trailing spaces removed.
+pub fn row_text(s: &vt100::Screen, row: u16) -> String {
+    let (_, cols) = s.size();
+    s.contents_between(row, 0, row, cols.get())
+        .trim_end()
+        .to_string()
+}
+
 /// A screen's text with a frame around it and the cursor position, for failure messages.
 pub fn frame(s: &vt100::Screen) -> String {
     let (_, cols) = s.size();

@@ -262,6 +262,29 @@ mod tests {
         assert_eq!(parse("@shell ls", &p, "/"), Command::TooShort);
     }
 
+    /// SPEC 4: a profile wins over a sibling repository of the same name.
+    #[test]
+    fn a_profile_wins_over_a_sibling_repository_of_its_name() {
+        let root = std::env::temp_dir().join(format!("crew-sibling-{}", std::process::id()));
+        let here = root.join("here");
+        std::fs::create_dir_all(&here).unwrap();
+        for repo in ["shell", "other"] {
+            std::fs::create_dir_all(root.join(repo).join(".git")).unwrap();
+        }
+        let cwd = here.to_string_lossy().into_owned();
+        let p = profiles();
+        let Command::Dispatch(d) = parse("@shell fix the build", &p, &cwd) else {
+            panic!()
+        };
+        assert_eq!((d.agent.as_deref(), d.dir), (Some("shell"), None));
+        let Command::Dispatch(d) = parse("@other fix the build", &p, &cwd) else {
+            panic!()
+        };
+        let other = root.join("other").to_string_lossy().into_owned();
+        assert_eq!((d.agent, d.dir.as_deref()), (None, Some(other.as_str())));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
     #[test]
     fn blocked_means_waiting_on_you() {
         let f = Filter::parse("s:blocked").unwrap();
