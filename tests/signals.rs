@@ -582,3 +582,43 @@ fn bad_title_and_screen_rules_are_one_line_errors_naming_file_line_and_key() {
         assert!(crew.ls().is_empty(), "a bad profile dispatched something");
     }
 }
+
+/// A screen question outranks nothing stronger, except a report that the agent is working:
+/// a question on screen then means it needs you. After a reported turn end it changes
+/// nothing.
+#[test]
+fn a_screen_question_beats_a_reported_working_but_not_a_reported_end() {
+    let crew = crew_with(&format!("{FAKE}{ALLOW_RULE}"));
+    let home = home(&crew);
+    let (working, _) = crew.bg(&[
+        "--agent",
+        "fake",
+        "-C",
+        &home,
+        "crew report working; echo 'Allow this? [y/n]'; exec sleep 60",
+    ]);
+    let s = settled(&crew, &working, "the screen question", |s| {
+        s["state"] == "needs_input"
+    });
+    assert_eq!(s["state_source"], "screen", "{s}");
+    assert_eq!(s["question"], "Allow this? [y/n]", "{s}");
+
+    let (done, _) = crew.bg(&[
+        "--agent",
+        "fake",
+        "-C",
+        &home,
+        "crew report completed; echo 'Allow this? [y/n]'; echo shown; exec sleep 60",
+    ]);
+    wait_for("the question on screen", || {
+        crew.ok(&["peek", &done]).contains("shown")
+    });
+    // Longer than the debounce (300 ms): the rule has been read and changed nothing.
+    assert!(
+        !within(Duration::from_millis(1500), || crew.session(&done)["state"]
+            != "completed"),
+        "{}",
+        crew.session(&done)
+    );
+    assert_eq!(crew.session(&done)["state_source"], "report");
+}

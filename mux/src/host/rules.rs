@@ -8,7 +8,7 @@ use super::Host;
 use crate::profile::Rule;
 use crate::protocol::{Process, Source, State};
 
-/// How many rows at the bottom of the screen the screen rules read.
+/// How many rows the screen rules read: the last ones with something on them.
 const SCREEN_ROWS: usize = 10;
 
 impl Host {
@@ -43,12 +43,16 @@ impl Host {
             return;
         }
         let rows = self.screen.screen_rows();
-        let bottom: Vec<&str> = rows
+        // The tail: the last rows with something on them (a short screen is drawn at the top).
+        let end = rows
+            .iter()
+            .rposition(|(text, _)| !text.trim().is_empty())
+            .map_or(0, |i| i + 1);
+        let text = rows[end.saturating_sub(SCREEN_ROWS)..end]
             .iter()
             .map(|(text, _)| text.as_str())
-            .skip(rows.len().saturating_sub(SCREEN_ROWS))
-            .collect();
-        let text = bottom.join("\n");
+            .collect::<Vec<_>>()
+            .join("\n");
         let hit = first_match(&self.profile.screen, &text);
         self.follow_signal(Source::Screen, hit);
     }
