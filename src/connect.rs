@@ -101,13 +101,7 @@ pub fn find(home: &Home, query: &str) -> Result<Session, String> {
     store::read_state(&home.state_path(&id)).map_err(|why| format!("session {id} is broken: {why}"))
 }
 
-/// A connection to a session's host, when it runs. The socket is tried even when the
-/// state file does not name a host yet: a new host writes it just after it starts serving.
-pub fn host(home: &Home, session: &Session) -> Option<Client> {
-    let c = Client::connect(&home.host_sock(&session.id)).ok()?;
-    c.set_timeout(Some(Duration::from_secs(10))).ok()?;
-    Some(c)
-}
+pub use mux::client::{host, screen};
 
 /// The session as its host knows it now (the state file can lag behind a new host).
 pub fn live_session(home: &Home, session: &Session) -> Option<Session> {
@@ -115,48 +109,6 @@ pub fn live_session(home: &Home, session: &Session) -> Option<Session> {
         Reply::State { session } => Some(*session),
         _ => None,
     }
-}
-
-/// Asks a session's host for its rendered screen; `None` when the host is gone.
-pub fn host_screen(home: &Home, session: &Session, history: bool) -> Option<String> {
-    let mut c = host(home, session)?;
-    match c.request(&HostRequest::Screen { history }) {
-        Ok(Reply::Screen { text }) => Some(text),
-        _ => None,
-    }
-}
-
-/// The session's screen from its host, else the one it left behind.
-pub fn screen(home: &Home, session: &Session, history: bool) -> Result<String, String> {
-    match host_screen(home, session, history) {
-        Some(t) => Ok(t),
-        None => saved_screen(home, session, history),
-    }
-}
-
-/// The screen a session left behind: `screen.txt` if it is current, else rebuilt from the
-/// transcript (a host that was killed never wrote one).
-pub fn saved_screen(home: &Home, session: &Session, history: bool) -> Result<String, String> {
-    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let screen_file = home.screen_path(&session.id);
-    let transcript_time = mtime(&home.transcript_path(&session.id));
-    if history {
-        if let Some(t) = mtime(&screen_file) {
-            if transcript_time.is_none_or(|tt| t >= tt) {
-                if let Ok(text) = std::fs::read_to_string(&screen_file) {
-                    return Ok(text);
-                }
-            }
-        }
-    }
-    let bytes = store::read_transcript(home, &session.id)
-        .map_err(|e| format!("cannot read the transcript of {}: {e}", session.id))?;
-    let screen = mux::screen::Screen::from_transcript(session.rows, session.cols, &bytes);
-    Ok(if history {
-        screen.full_text()
-    } else {
-        screen.screen_text()
-    })
 }
 
 /// The client's environment, which the agent runs with.

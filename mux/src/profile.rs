@@ -202,6 +202,12 @@ struct ConfigFile {
     idle_after: Option<Spanned<String>>,
     worktree: Option<Spanned<String>>,
     disable_agent_view: Option<bool>,
+    summary_model: Option<String>,
+    summary_interval: Option<Spanned<String>>,
+    summary_timeout: Option<Spanned<String>>,
+    summary_command: Option<Spanned<Vec<String>>>,
+    github_api: Option<Spanned<String>>,
+    pr_interval: Option<Spanned<String>>,
     #[serde(default)]
     agents: BTreeMap<String, ProfileFile>,
 }
@@ -247,6 +253,18 @@ pub struct Config {
     pub idle_after: Duration,
     pub worktree: WorktreeMode,
     pub disable_agent_view: bool,
+    /// The model that writes row summaries (SPEC 9).
+    pub summary_model: String,
+    /// At most one summary request per working session this often.
+    pub summary_interval: Duration,
+    /// A summary request or command that takes longer than this has failed.
+    pub summary_timeout: Duration,
+    /// A local program that writes summaries instead of the Messages API.
+    pub summary_command: Option<Vec<String>>,
+    /// The GitHub REST API's base URL (GitHub Enterprise: `https://host/api/v3`).
+    pub github_api: String,
+    /// How often an open PR's status is polled; closed and merged ones ten times less.
+    pub pr_interval: Duration,
     pub profiles: Vec<Profile>,
 }
 
@@ -259,6 +277,12 @@ impl Default for Config {
             idle_after: Duration::from_secs(2),
             worktree: WorktreeMode::Auto,
             disable_agent_view: false,
+            summary_model: "claude-haiku-4-5".into(),
+            summary_interval: Duration::from_secs(15),
+            summary_timeout: Duration::from_secs(10),
+            summary_command: None,
+            github_api: "https://api.github.com".into(),
+            pr_interval: Duration::from_secs(60),
             profiles: builtin(),
         }
     }
@@ -313,6 +337,49 @@ impl Config {
             };
         }
         config.disable_agent_view = file.disable_agent_view.unwrap_or(false);
+        if let Some(m) = file.summary_model.filter(|m| !m.trim().is_empty()) {
+            config.summary_model = m;
+        }
+        let durations = [
+            (
+                &file.summary_interval,
+                "summary_interval",
+                &mut config.summary_interval,
+            ),
+            (
+                &file.summary_timeout,
+                "summary_timeout",
+                &mut config.summary_timeout,
+            ),
+            (&file.pr_interval, "pr_interval", &mut config.pr_interval),
+        ];
+        for (value, key, into) in durations {
+            if let Some(d) = value {
+                let parsed = parse_duration(d.get_ref()).map_err(|w| bad(d, key, w))?;
+                if parsed.is_zero() {
+                    return Err(bad(d, key, "must be more than 0".into()));
+                }
+                *into = parsed;
+            }
+        }
+        if let Some(c) = &file.summary_command {
+            if c.get_ref().is_empty() {
+                let line = line_of(text, c.span().start);
+                return Err(format!("line {line}: summary_command: needs a program"));
+            }
+            config.summary_command = Some(c.get_ref().clone());
+        }
+        if let Some(u) = &file.github_api {
+            let url = u.get_ref().trim_end_matches('/');
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(bad(
+                    u,
+                    "github_api",
+                    format!("'{url}' is not an http(s) URL"),
+                ));
+            }
+            config.github_api = url.to_string();
+        }
         for (name, pf) in file.agents {
             let base = config.profiles.iter().find(|p| p.name == name).cloned();
             let profile = merge_profile(&name, pf, base, &bad)?;
@@ -579,6 +646,15 @@ mod tests {
         assert!(e.contains("line 3") && e.contains("colour"), "{e}");
         let e = Config::parse("default_agent = \"nope\"\n").unwrap_err();
         assert!(e.contains("default_agent"), "{e}");
+        let e = Config::parse("\n\nsummary_interval = \"0s\"\n").unwrap_err();
+        assert!(
+            e.contains("line 3") && e.contains("summary_interval"),
+            "{e}"
+        );
+        let e = Config::parse("github_api = \"api.github.com\"\n").unwrap_err();
+        assert!(e.contains("github_api") && e.contains("http"), "{e}");
+        let e = Config::parse("summary_command = []\n").unwrap_err();
+        assert!(e.contains("line 1: summary_command"), "{e}");
         let e =
             Config::parse("[agents.x]\ncommand = [\"a\"]\nprompt_pattern = \"(\"\n").unwrap_err();
         assert!(e.contains("agents.x.prompt_pattern"), "{e}");

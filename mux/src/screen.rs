@@ -386,7 +386,8 @@ impl Screen {
     }
 }
 
-fn join_rows(rows: Vec<(String, bool)>) -> String {
+/// Rows as lines: a row the terminal wrapped continues on the next one.
+pub fn join_rows(rows: Vec<(String, bool)>) -> String {
     let mut out = String::new();
     let mut line = String::new();
     let mut lines = Vec::new();

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod sshd;
 pub mod terminal;
 pub mod view;
@@ -31,6 +32,8 @@ pub fn fixture(name: &str) -> String {
 /// One test's crew: its own CREW_HOME, stopped and removed when dropped.
 pub struct Crew {
     pub home: PathBuf,
+    /// Extra environment for every command (and so for the supervisor they start).
+    pub env: Vec<(String, String)>,
 }
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -45,7 +48,21 @@ impl Crew {
         ));
         let _ = std::fs::remove_dir_all(&home);
         std::fs::create_dir_all(&home).unwrap();
-        Crew { home }
+        Crew::in_home(home)
+    }
+
+    /// A crew in a home the test made itself.
+    pub fn in_home(home: PathBuf) -> Crew {
+        Crew {
+            home,
+            env: Vec::new(),
+        }
+    }
+
+    /// Sets a variable for every command from now on; the supervisor sees it when a command
+    /// with it starts the supervisor.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.to_string(), value.to_string()));
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -53,7 +70,12 @@ impl Crew {
         c.args(args)
             .env("CREW_HOME", &self.home)
             .env("PATH", path_with_crew())
-            .env_remove("CREW_SESSION_ID");
+            .env_remove("CREW_SESSION_ID")
+            // A developer's keys must never reach a real API from a test.
+            .env_remove("ANTHROPIC_API_KEY")
+            .env_remove("ANTHROPIC_BASE_URL")
+            .env_remove("GITHUB_TOKEN")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         // Never the project's own checkout: a dispatch there would make a git worktree in it.
         c.current_dir(&self.home).stdin(Stdio::null());
         c

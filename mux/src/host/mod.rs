@@ -155,6 +155,9 @@ pub struct Host {
     scanned_line: u64,
     /// Output arrived since the last scan.
     unscanned: bool,
+    /// The supervisor writes this session's summary (a model or `summary_command`), so the
+    /// local extract no longer replaces it.
+    summary_from_supervisor: bool,
     quit: bool,
 }
 
@@ -323,6 +326,7 @@ impl Host {
             scanned_at: Instant::now(),
             scanned_line: 0,
             unscanned: false,
+            summary_from_supervisor: false,
             quit: false,
         };
         let new_worktree = match host.prepare_worktree(env) {

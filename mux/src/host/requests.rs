@@ -3,7 +3,7 @@
 use mio::Token;
 
 use super::{Host, Role};
-use crate::protocol::{version_supported, HostRequest, Process, Reply, State, VERSION};
+use crate::protocol::{version_supported, HostRequest, Pr, Process, Reply, State, VERSION};
 
 impl Host {
     pub(super) fn on_request(&mut self, token: Token, request: HostRequest) {
@@ -27,6 +27,7 @@ impl Host {
                 pinned,
                 order,
             } => self.update(token, name, pinned, order),
+            HostRequest::Annotate { summary, prs } => self.annotate(token, summary, prs),
             HostRequest::Stop => self.stop(token),
             HostRequest::Respawn { env } => self.respawn(token, &env),
             HostRequest::Quit => self.quit_request(token),
@@ -154,6 +155,12 @@ impl Host {
         // Names are looked up in the state files: the new one is there before we answer.
         self.publish();
         self.disk.sync();
+        self.reply(token, &Reply::Ok);
+    }
+
+    fn annotate(&mut self, token: Token, summary: Option<String>, prs: Option<Vec<Pr>>) {
+        self.summary_from_supervisor |= summary.is_some();
+        self.dirty |= self.session.annotate(summary, prs);
         self.reply(token, &Reply::Ok);
     }
 

@@ -42,6 +42,9 @@ impl Host {
     /// The summary SPEC 9 asks for without a model: the question, else the window title,
     /// else the last meaningful line on screen.
     fn local_summary(&self) -> Option<String> {
+        if self.summary_from_supervisor {
+            return self.session.summary.clone();
+        }
         if let Some(q) = &self.session.question {
             return Some(q.clone());
         }
@@ -73,15 +76,11 @@ impl Host {
         let history = &self.screen.hooks().history;
         let end = history.scrolled;
         let skip = self.scanned_line.max(history.first()).min(end) - history.first();
-        let mut text: String = history
-            .rows_from(skip as usize)
-            .map(|(row, _)| row + "\n")
-            .collect();
+        // A URL longer than the screen is wide wraps: wrapped rows are joined first.
+        let mut rows: Vec<(String, bool)> = history.rows_from(skip as usize).collect();
         self.scanned_line = end;
-        for (row, _) in self.screen.screen_rows() {
-            text.push_str(&row);
-            text.push('\n');
-        }
+        rows.extend(self.screen.screen_rows());
+        let text = crate::screen::join_rows(rows);
         for pr in crate::prs::find(&text) {
             if !self.session.prs.iter().any(|p| p.url == pr.url) {
                 self.session.prs.push(pr);

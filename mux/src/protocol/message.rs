@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::session::{Session, State};
+use super::session::{Pr, Session, State};
 
 /// Requests a client sends to the supervisor (`daemon/supervisor.sock`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -103,6 +103,13 @@ pub enum HostRequest {
         name: Option<String>,
         pinned: Option<bool>,
         order: Option<i64>,
+    },
+    /// What the supervisor learned about the session from outside: a summary written by a
+    /// model or a local program (SPEC 9), and pull-request statuses (SPEC 10), merged by URL
+    /// into the PRs the host found.
+    Annotate {
+        summary: Option<String>,
+        prs: Option<Vec<Pr>>,
     },
     /// Stop the agent (HUP, TERM, KILL after a grace period), then exit.
     Stop,

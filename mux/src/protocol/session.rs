@@ -156,6 +156,34 @@ const PRIVATE_FIELDS: [&str; 7] = [
 ];
 
 impl Session {
+    /// Takes what the supervisor learned from outside: a summary (a summary change is a
+    /// change of the row: `changed_at` moves) and PR statuses, merged by URL into the PRs
+    /// already known. Returns whether anything changed.
+    pub fn annotate(&mut self, summary: Option<String>, prs: Option<Vec<Pr>>) -> bool {
+        let mut changed = false;
+        if let Some(text) = summary {
+            if self.summary.as_ref() != Some(&text) {
+                self.summary = Some(text);
+                self.changed_at = crate::store::now_rfc3339();
+                changed = true;
+            }
+        }
+        for pr in prs.unwrap_or_default() {
+            match self.prs.iter_mut().find(|p| p.url == pr.url) {
+                Some(known) if *known == pr => {}
+                Some(known) => {
+                    *known = pr;
+                    changed = true;
+                }
+                None => {
+                    self.prs.push(pr);
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
     /// The session object of SPEC 2, as `crew ls --json` prints it.
     pub fn public_json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).expect("session serializes");

@@ -5,15 +5,18 @@
 //!
 //! One file per message kind; this file holds the loop, host links and bookkeeping.
 
+mod annotate;
 mod dispatch;
 mod links;
 mod list;
+mod pr_status;
 mod remove;
 mod respawn;
 mod shutdown;
 mod spawn;
 mod status;
 mod stop;
+mod summaries;
 mod update;
 mod watch;
 
@@ -35,6 +38,8 @@ use spawn::Spawning;
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
+/// The summary and PR status threads wake the loop when they found something.
+const WAKER: Token = Token(2);
 const FIRST_DYNAMIC: usize = 16;
 
 /// One session as last read from its `state.json` (or pushed by its host), with the file
@@ -46,6 +51,8 @@ struct Cached {
     listed: Option<Box<serde_json::value::RawValue>>,
     /// Watchers have been sent this version.
     sent: bool,
+    /// The summary and PR status threads have been sent this version.
+    fed: bool,
 }
 
 impl Cached {
@@ -55,6 +62,7 @@ impl Cached {
             session,
             listed: None,
             sent: false,
+            fed: false,
         }
     }
 
@@ -62,6 +70,7 @@ impl Cached {
         self.session = Ok(session);
         self.listed = None;
         self.sent = false;
+        self.fed = false;
     }
 
     /// The session object `ls --json` prints (SPEC 2), or the broken form.
@@ -135,6 +144,8 @@ pub struct Supervisor {
     next_batch: u64,
     next_token: usize,
     started: Instant,
+    /// The summary and PR status threads, once started.
+    helpers: Option<annotate::Helpers>,
     /// roster.json needs writing; done at the end of a loop turn, off any reply's path.
     roster_dirty: bool,
     quit: bool,
@@ -190,12 +201,14 @@ impl Supervisor {
             next_batch: 1,
             next_token: FIRST_DYNAMIC,
             started: Instant::now(),
+            helpers: None,
             roster_dirty: false,
             quit: false,
             _lock: lock,
         };
         sup.find_hosts();
         sup.ensure_standby();
+        sup.start_helpers();
         Ok(sup)
     }
 
@@ -237,12 +250,14 @@ impl Supervisor {
                 match event.token() {
                     LISTENER => self.accept(),
                     SIGNALS => self.on_signals(),
+                    WAKER => self.on_findings(),
                     t if self.links.contains_key(&t) => self.on_link(t),
                     t if self.spawning.contains_key(&t) => self.on_spawn_output(t),
                     t => self.on_client(t),
                 }
             }
             self.push_changes();
+            self.feed_helpers();
             self.flush_all();
             if self.roster_dirty {
                 self.write_roster();
