@@ -17,6 +17,11 @@ pub fn run(home: &Home, query: &str) -> Result<(), String> {
         if let Some(q) = &session.question {
             println!("\n? {}", sanitize(q));
         }
+    } else if let Some(summary) = session.summary.as_deref() {
+        // As in the view's panel: only a summary that says more than the screen does.
+        if !screen.contains(summary) {
+            println!("\n» {}", sanitize(summary));
+        }
     }
     Ok(())
 }

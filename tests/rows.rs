@@ -68,3 +68,22 @@ fn a_loop_sleeps_between_runs_and_runs_again() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a duration"));
 }
+
+#[test]
+fn without_a_model_the_summary_is_the_question_else_the_title_else_the_last_line() {
+    let crew = Crew::new();
+    let (plain, _) = crew.bg(&["printf 'Compiled 12 crates\\n╭──────╮\\n│ ⠋    │\\n'; sleep 60"]);
+    let (titled, _) =
+        crew.bg(&["printf '\\033]2;⠂ Fixing the tests\\007'; echo some line; sleep 60"]);
+    let (asking, _) =
+        crew.bg(&["printf '\\033]2;A title\\007\\033]9;Run the migration?\\007'; sleep 60"]);
+    for (id, summary) in [
+        (&plain, "Compiled 12 crates"),
+        (&titled, "Fixing the tests"),
+        (&asking, "Run the migration?"),
+    ] {
+        wait_for(&format!("the summary '{summary}'"), || {
+            crew.session(id)["summary"] == summary
+        });
+    }
+}

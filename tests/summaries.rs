@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::http::{Request, Response, Stub};
-use support::view::{find_row, open};
+use support::view::{find_row, open, select};
 use support::*;
 
 const KEY: &str = "sk-ant-test-7f3a9c1e-do-not-log";
@@ -87,8 +87,51 @@ fn the_messages_api_writes_the_summary_shown_in_ls_and_the_view() {
             support::terminal::row_text(s, r).contains("Counting sheep, three so far")
         })
     });
+    // The peek panel shows it above the screen it was written from.
+    select(&mut view, &name);
+    view.send(b" ");
+    view.wait_for("the summary in the peek panel", |s| {
+        s.contents().contains("» Counting sheep, three so far")
+            && s.contents().contains("counting sheep one two three")
+    });
+    view.send(support::view::ESC);
+    view.wait_for("the peek panel closed", |s| {
+        !s.contents().contains("» Counting")
+    });
     support::view::leave(&mut view);
+    let peek = crew.ok(&["peek", &id]);
+    assert!(peek.contains("\n» Counting sheep, three so far"), "{peek}");
     assert!(!log(&crew).contains(KEY));
+}
+
+#[test]
+fn the_summary_of_a_turn_end_is_in_the_attach_recap() {
+    let stub = Stub::start(|r| {
+        let content = r.json()["messages"][0]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if content.contains("State: needs_input") {
+            answer("Asks whether to deploy")
+        } else {
+            answer("Getting ready")
+        }
+    });
+    let crew = crew_with_api(&stub, "");
+    let (id, name) =
+        crew.bg(&["echo deploy is ready; printf '\\033]9;Deploy now?\\007'; sleep 60"]);
+    crew.wait_state(&id, "needs_input");
+    wait_for("the turn end's summary", || {
+        crew.session(&id)["summary"] == "Asks whether to deploy"
+    });
+    let mut term = support::terminal::Terminal::attach(&crew, &id, 24, 80);
+    term.wait_for("the recap with the summary", |s| {
+        let text = s.contents();
+        text.contains(&name) && text.contains("needs input  Asks whether to deploy")
+    });
+    term.send(b"x");
+    term.send(b"\x1c");
+    term.expect_exit(0);
 }
 
 #[test]

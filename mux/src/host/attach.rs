@@ -66,7 +66,7 @@ pub(super) enum Typed {
 pub(super) struct Event {
     at: SystemTime,
     state: State,
-    summary: Option<String>,
+    pub(super) summary: Option<String>,
 }
 
 impl Host {

@@ -160,6 +160,10 @@ impl Host {
 
     fn annotate(&mut self, token: Token, summary: Option<String>, prs: Option<Vec<Pr>>) {
         self.summary_from_supervisor |= summary.is_some();
+        // The summary of a turn end comes after the change: the recap shows it with it.
+        if let (Some(text), Some(last)) = (&summary, self.changes.back_mut()) {
+            last.summary = Some(text.clone());
+        }
         self.dirty |= self.session.annotate(summary, prs);
         self.reply(token, &Reply::Ok);
     }

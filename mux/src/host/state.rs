@@ -48,16 +48,17 @@ impl Host {
         if let Some(q) = &self.session.question {
             return Some(q.clone());
         }
-        if let Some(t) = self.screen.title().filter(|t| !t.trim().is_empty()) {
-            return Some(t.trim().to_string());
+        if let Some(t) = self.screen.title().map(without_decoration) {
+            if !t.is_empty() {
+                return Some(t);
+            }
         }
         self.screen
             .screen_rows()
             .into_iter()
             .rev()
-            .map(|(text, _)| text)
+            .map(|(text, _)| without_decoration(&text))
             .find(|t| is_meaningful(t))
-            .map(|t| t.trim().to_string())
     }
 
     /// Reads the screen for what the row shows: a working session's summary follows its
@@ -79,7 +80,7 @@ impl Host {
         // A URL longer than the screen is wide wraps: wrapped rows are joined first.
         let mut rows: Vec<(String, bool)> = history.rows_from(skip as usize).collect();
         self.scanned_line = end;
-        rows.extend(self.screen.screen_rows());
+        rows.extend(self.finished_screen_rows());
         let text = crate::screen::join_rows(rows);
         for pr in crate::prs::find(&text) {
             if !self.session.prs.iter().any(|p| p.url == pr.url) {
@@ -88,6 +89,24 @@ impl Host {
                 self.dirty = true;
             }
         }
+    }
+
+    /// The screen rows whose text is final: while the agent runs on the main screen, the
+    /// rows above the cursor's (a URL at the cursor may still be growing: `…/pull/1` of
+    /// `…/pull/12` split across two writes). Every row once it ended, and on the alternate
+    /// screen, where programs draw whole lines.
+    fn finished_screen_rows(&self) -> Vec<(String, bool)> {
+        let mut rows = self.screen.screen_rows();
+        let vt = self.screen.vt();
+        if self.agent.is_none() || vt.alternate_screen() {
+            return rows;
+        }
+        rows.truncate(usize::from(vt.cursor_position().0));
+        // A row that wraps onto the cursor's row is not finished either.
+        while rows.last().is_some_and(|(_, wrapped)| *wrapped) {
+            rows.pop();
+        }
+        rows
     }
 
     /// Output arrived: an activity-decided session is working again, and so is one whose
@@ -268,4 +287,34 @@ impl Host {
 /// A line worth showing as a summary: has letters or digits, not just a spinner or a border.
 fn is_meaningful(line: &str) -> bool {
     line.chars().filter(|c| c.is_alphanumeric()).count() >= 2
+}
+
+/// A line without what agents draw around their words: box drawing, block elements, Braille
+/// spinners and the usual spinner glyphs; runs of spaces become one.
+fn without_decoration(line: &str) -> String {
+    let decoration = |c: char| {
+        matches!(c, '\u{2500}'..='\u{259f}' | '\u{2800}'..='\u{28ff}')
+            || "✶✻✽✢✳✷✸✹✺·∙•●○◐◓◑◒◴◷◶◵".contains(c)
+    };
+    let kept: String = line.chars().filter(|c| !decoration(*c)).collect();
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoration_is_stripped_from_summary_lines() {
+        assert_eq!(
+            without_decoration("│ ⠋ Compiling   crew │"),
+            "Compiling crew"
+        );
+        assert_eq!(
+            without_decoration("✻ Thinking… (esc to interrupt)"),
+            "Thinking… (esc to interrupt)"
+        );
+        assert_eq!(without_decoration("╭──────╮"), "");
+        assert!(!is_meaningful(&without_decoration("│ ⠙ │")));
+    }
 }

@@ -56,6 +56,21 @@ pub fn draw(m: &Model, f: &mut Frame, top: usize, height: usize, cols: usize) {
             y += 1;
         }
     }
+    // A summary that says more than the screen's last line (a model's, or the title).
+    let summary = item
+        .filter(|i| i.state != "needs_input")
+        .and_then(|i| i.summary.as_deref())
+        .filter(|sum| {
+            peek.screen
+                .as_ref()
+                .is_none_or(|p| !p.screen().contents().contains(*sum))
+        });
+    if let (Some(sum), true) = (summary, y < end) {
+        let mut a = draw::dim();
+        a.set_italic(true);
+        put(s, 1, y, &format!("» {sum}"), cols.saturating_sub(1), &a);
+        y += 1;
+    }
     let Some(parser) = &peek.screen else {
         if y < end {
             put(s, 1, y, "…", cols, &draw::dim());
