@@ -206,6 +206,9 @@ impl Poller {
             .map(|(id, _)| id.clone())
             .collect();
         for id in branches {
+            if self.blocked_until.is_some() {
+                return true;
+            }
             if !self.look_up_branch(&id) {
                 return false;
             }
@@ -240,6 +243,10 @@ impl Poller {
         );
         let (repo, alive) = (b.repo.clone(), b.alive);
         let result = self.get(&url);
+        if matches!(result, Err(Failed::RateLimited)) {
+            self.log_failure(&url, Failed::RateLimited);
+            return true;
+        }
         let pause = self.pause(alive, result.is_err(), self.branches[id].failures);
         let b = self.branches.get_mut(id).expect("branch");
         b.next_at = Instant::now() + pause;
@@ -287,6 +294,11 @@ impl Poller {
         };
         let status = match result {
             Ok(s) => s,
+            // Not this PR's fault: it is asked first once the limit resets.
+            Err(Failed::RateLimited) => {
+                self.log_failure(url, Failed::RateLimited);
+                return true;
+            }
             Err(e) => {
                 p.failures += 1;
                 let failures = p.failures;
