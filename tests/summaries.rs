@@ -255,3 +255,24 @@ fn summary_command_pipes_the_screen_to_a_local_program() {
         "{summary}"
     );
 }
+
+#[test]
+fn a_slow_api_never_holds_up_the_supervisor() {
+    let stub = Stub::start(|_| answer("Slow but sure").delayed(Duration::from_secs(6)));
+    let crew = crew_with_api(&stub, "");
+    let (id, _) = crew.bg(&["echo waiting on a slow model; sleep 60"]);
+    wait_for("the summary request", || !stub.requests().is_empty());
+    let asked = stub.requests()[0].at;
+    // While the request hangs, the supervisor answers, dispatches and lists as ever.
+    let (other, _) = crew.bg(&["echo meanwhile; sleep 60"]);
+    assert!(crew.ls().len() == 2);
+    crew.ok(&["stop", &other]);
+    assert!(
+        asked.elapsed() < Duration::from_secs(6),
+        "the supervisor waited for the model"
+    );
+    assert_ne!(crew.session(&id)["summary"], "Slow but sure");
+    wait_for("the slow summary", || {
+        crew.session(&id)["summary"] == "Slow but sure"
+    });
+}
