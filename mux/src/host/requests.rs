@@ -7,6 +7,18 @@ use crate::protocol::{version_supported, HostRequest, Process, Reply, State, VER
 
 impl Host {
     pub(super) fn on_request(&mut self, token: Token, request: HostRequest) {
+        // What a user does to a session (peek, logs, reply, attach) restarts its idle_reap
+        // count; the supervisor's watch, agents' reports and settings do not.
+        if matches!(
+            request,
+            HostRequest::Screen { .. }
+                | HostRequest::Painted
+                | HostRequest::Follow { .. }
+                | HostRequest::Input { .. }
+                | HostRequest::Attach { .. }
+        ) {
+            self.touched();
+        }
         match request {
             HostRequest::Watch { version } => self.watch(token, version),
             HostRequest::Session => {
@@ -40,6 +52,7 @@ impl Host {
     /// Raw bytes from a client go to the agent as typed input.
     pub(super) fn on_data(&mut self, token: Token, bytes: &[u8]) {
         if self.agent.is_some() {
+            self.touched();
             self.touch(token);
             self.track_typing(bytes);
             self.input_since_report = true;
@@ -161,6 +174,8 @@ impl Host {
         if let Some(c) = self.clients.get_mut(&token) {
             c.awaiting_stop = true;
         }
+        // The user's stop wins over an idle reap under way: the session ends stopped.
+        self.reaping = false;
         self.begin_stop();
     }
 
