@@ -3,7 +3,7 @@
 use mio::Token;
 
 use super::{Host, Role};
-use crate::protocol::{version_supported, HostRequest, Process, Reply, State, VERSION};
+use crate::protocol::{self, HostRequest, Process, Reply, State};
 
 impl Host {
     pub(super) fn on_request(&mut self, token: Token, request: HostRequest) {
@@ -61,10 +61,13 @@ impl Host {
     }
 
     fn watch(&mut self, token: Token, version: u32) {
-        if !version_supported(version) {
+        if !protocol::serves_supervisor(version) {
             self.fail(
                 token,
-                format!("protocol {version} not supported (host speaks {VERSION})"),
+                format!(
+                    "protocol {version} not supported (host speaks {})",
+                    protocol::version()
+                ),
             );
             return;
         }
@@ -72,10 +75,11 @@ impl Host {
             c.role = Role::Watcher;
         }
         let hello = Reply::Hello {
-            version: VERSION,
+            version: protocol::version(),
             id: self.session.id.clone(),
             host_pid: std::process::id(),
             host_start: self.session.host_start.unwrap_or(0),
+            crew: Some(crate::version().to_string()),
         };
         self.reply(token, &hello);
         self.reply(

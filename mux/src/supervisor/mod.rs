@@ -216,7 +216,7 @@ impl Supervisor {
     pub fn run(&mut self) {
         log::info!(
             "supervisor {} started (pid {})",
-            env!("CARGO_PKG_VERSION"),
+            crate::version(),
             std::process::id()
         );
         self.serve();
