@@ -247,7 +247,7 @@ fn a_home_too_long_for_socket_paths_uses_the_short_fallback_directory() {
     // Where SPEC 1 puts the sockets: a directory derived only from CREW_HOME.
     let short = mux::store::Home { root: home.clone() }.short_socket_dir();
     let _cleanup = RemoveDir(short.clone());
-    let crew = Crew { home };
+    let crew = Crew::with_home(home);
 
     let (id, _) = crew.bg(&["echo ready; sleep 60"]);
     wait_for("the session to print ready", || {

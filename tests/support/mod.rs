@@ -31,6 +31,8 @@ pub fn fixture(name: &str) -> String {
 /// One test's crew: its own CREW_HOME, stopped and removed when dropped.
 pub struct Crew {
     pub home: PathBuf,
+    /// The crew binary this crew runs (the one cargo built, unless a test copies it).
+    pub bin: PathBuf,
 }
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -45,14 +47,19 @@ impl Crew {
         ));
         let _ = std::fs::remove_dir_all(&home);
         std::fs::create_dir_all(&home).unwrap();
-        Crew { home }
+        Crew::with_home(home)
+    }
+
+    /// A crew in an existing directory.
+    pub fn with_home(home: PathBuf) -> Crew {
+        Crew { home, bin: bin() }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin());
+        let mut c = Command::new(&self.bin);
         c.args(args)
             .env("CREW_HOME", &self.home)
-            .env("PATH", path_with_crew())
+            .env("PATH", path_with(&self.bin))
             .env_remove("CREW_SESSION_ID");
         // Never the project's own checkout: a dispatch there would make a git worktree in it.
         c.current_dir(&self.home).stdin(Stdio::null());
@@ -194,7 +201,12 @@ pub fn succeeded(args: &[&str], out: Output) -> String {
 
 /// PATH with the crew binary's directory first, so fixtures can call `crew report`.
 pub fn path_with_crew() -> String {
-    let dir = bin().parent().unwrap().to_string_lossy().into_owned();
+    path_with(&bin())
+}
+
+/// PATH with the directory of the crew binary `bin` first.
+pub fn path_with(bin: &Path) -> String {
+    let dir = bin.parent().unwrap().to_string_lossy().into_owned();
     format!("{dir}:{}", std::env::var("PATH").unwrap_or_default())
 }
 

@@ -15,6 +15,7 @@ mod spawn;
 mod status;
 mod stop;
 mod update;
+mod upgrade;
 mod watch;
 
 use std::collections::HashMap;
@@ -138,6 +139,8 @@ pub struct Supervisor {
     /// roster.json needs writing; done at the end of a loop turn, off any reply's path.
     roster_dirty: bool,
     quit: bool,
+    /// The crew binary this supervisor runs, watched for replacement (live upgrade).
+    binary: upgrade::Binary,
     /// Held for the supervisor's life: one supervisor per CREW_HOME.
     _lock: std::fs::File,
 }
@@ -154,12 +157,19 @@ impl Supervisor {
     pub fn start(home: Home) -> Result<Supervisor, String> {
         store::private_dir(&home.daemon_dir()).map_err(|e| e.to_string())?;
         store::private_dir(&home.jobs_dir()).map_err(|e| e.to_string())?;
-        let lock = take_lock(&home)?;
-        let sock = home.supervisor_sock();
-        if let Some(dir) = sock.parent() {
-            store::private_dir(dir).map_err(|e| e.to_string())?;
-        }
-        let mut listener = crate::security::bind_private(&sock).map_err(|e| e.to_string())?;
+        // A supervisor re-executed from a new binary keeps its lock and socket open.
+        let (lock, mut listener) = match upgrade::handed_over(&home)? {
+            Some((lock, listener)) => (lock, UnixListener::from_std(listener)),
+            None => {
+                let lock = take_lock(&home)?;
+                let sock = home.supervisor_sock();
+                if let Some(dir) = sock.parent() {
+                    store::private_dir(dir).map_err(|e| e.to_string())?;
+                }
+                let listener = crate::security::bind_private(&sock).map_err(|e| e.to_string())?;
+                (lock, listener)
+            }
+        };
         let pid = std::process::id();
         let start = crate::process::start_time(pid).unwrap_or(0);
         store::write_atomic(&home.pid_path(), format!("{pid}\n{start}\n").as_bytes())
@@ -192,6 +202,7 @@ impl Supervisor {
             started: Instant::now(),
             roster_dirty: false,
             quit: false,
+            binary: upgrade::Binary::new(),
             _lock: lock,
         };
         sup.find_hosts();
@@ -226,7 +237,11 @@ impl Supervisor {
     fn serve(&mut self) {
         let mut events = Events::with_capacity(128);
         while !self.quit {
-            if let Err(e) = self.poll.poll(&mut events, None) {
+            let timeout = self
+                .binary
+                .next_check()
+                .saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -247,6 +262,7 @@ impl Supervisor {
             if self.roster_dirty {
                 self.write_roster();
             }
+            self.upgrade_when_ready();
         }
     }
 

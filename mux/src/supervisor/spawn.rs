@@ -37,6 +37,13 @@ enum Purpose<'a> {
     Standby,
 }
 
+impl Spawning {
+    /// A pre-started host, assigned no session yet.
+    pub(super) fn is_standby(&self) -> bool {
+        self.op.is_none()
+    }
+}
+
 impl Supervisor {
     /// Starts the host of session `id`: the standby when one is ready, else a new process.
     pub(super) fn spawn_host(
@@ -126,8 +133,11 @@ impl Supervisor {
         purpose: &Purpose<'_>,
         env: &[(String, String)],
     ) -> Result<Spawning, String> {
-        let exe =
-            std::env::current_exe().map_err(|e| format!("cannot find the crew binary: {e}"))?;
+        let exe = self
+            .binary
+            .path()
+            .ok_or("cannot find the crew binary")?
+            .to_path_buf();
         let log_path = match purpose {
             Purpose::Session { id, .. } => self.home.job_dir(id).join("host.log"),
             Purpose::Standby => self.home.log_path(),
