@@ -184,7 +184,11 @@ impl Supervisor {
         s.host_start = None;
         s.pid = None;
         s.attached = 0;
-        if s.process == Process::Alive {
+        // A loop between runs was alive too: its host would have started the next run.
+        if matches!(s.process, Process::Alive | Process::Sleeping) {
+            if let Some(l) = &mut s.loop_ {
+                l.next_at = None;
+            }
             s.process = Process::Exited;
             s.state = State::Failed;
             s.state_source = Source::Exit;
