@@ -170,7 +170,12 @@ fn kill_by_pid_file(home: &Home) -> Result<(), String> {
         .next()
         .and_then(|l| l.trim().parse().ok())
         .ok_or("the supervisor's pid file is unreadable")?;
-    let start: Option<u64> = lines.next().and_then(|l| l.trim().parse().ok());
+    // Without the start time the process cannot be told from one that reused the pid.
+    let start: u64 = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or("the supervisor's pid file has no start time; not signalling anything")?;
+    let start = Some(start);
     if !mux::process::process_is(pid, start) {
         return Ok(());
     }

@@ -277,3 +277,42 @@ fn a_home_too_long_for_socket_paths_uses_the_short_fallback_directory() {
     assert!(crew.job(&id).join("state.json").exists());
     assert!(crew.home.join("daemon/supervisor.pid").exists());
 }
+
+#[test]
+fn stop_any_never_signals_an_unrelated_process_that_reused_the_pid() {
+    let crew = Crew::new();
+    let mut unrelated = Foreground(
+        std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap(),
+    );
+    let pid = unrelated.0.id();
+    let start = mux::process::start_time(pid).expect("the process's start time");
+    let daemon = crew.home.join("daemon");
+    std::fs::create_dir_all(&daemon).unwrap();
+    std::fs::set_permissions(&daemon, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let pid_file = daemon.join("supervisor.pid");
+    let still_running = |unrelated: &mut Foreground| {
+        assert!(
+            unrelated.0.try_wait().unwrap().is_none(),
+            "daemon stop --any signalled an unrelated process"
+        );
+    };
+
+    // A supervisor that died long ago left its pid file; the pid now belongs to a process
+    // that started at another time.
+    std::fs::write(&pid_file, format!("{pid}\n{}\n", start + 1)).unwrap();
+    crew.ok(&["daemon", "stop", "--any", "--keep-workers"]);
+    still_running(&mut unrelated);
+    crew.ok(&["daemon", "stop", "--any"]);
+    still_running(&mut unrelated);
+
+    // Without a start time nothing can be told apart: nothing is signalled, and it says so.
+    std::fs::write(&pid_file, format!("{pid}\n")).unwrap();
+    let err = crew.fails(&["daemon", "stop", "--any", "--keep-workers"]);
+    assert!(err.contains("no start time"), "{err}");
+    still_running(&mut unrelated);
+    // The harness kills the pid file's process when it cleans up.
+    std::fs::remove_file(&pid_file).unwrap();
+}
