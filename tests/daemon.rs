@@ -316,3 +316,85 @@ fn stop_any_never_signals_an_unrelated_process_that_reused_the_pid() {
     // The harness kills the pid file's process when it cleans up.
     std::fs::remove_file(&pid_file).unwrap();
 }
+
+/// A process's process group and session ids (fields 5 and 6 of /proc/PID/stat).
+fn group_and_session(pid: i64) -> (i64, i64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let mut fields = stat[stat.rfind(')').unwrap() + 2..].split_whitespace();
+    let pgrp = fields.nth(2).unwrap().parse().unwrap();
+    let session = fields.next().unwrap().parse().unwrap();
+    (pgrp, session)
+}
+
+/// `crew daemon start --foreground` as a service manager runs it: a session and process
+/// group of its own.
+fn start_service(crew: &Crew) -> Foreground {
+    use std::os::unix::process::CommandExt;
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(crew.home.join("service.log"))
+        .unwrap();
+    let mut cmd = crew.command(&["daemon", "start", "--foreground"]);
+    cmd.stdout(Stdio::null()).stderr(log);
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let service = Foreground(cmd.spawn().unwrap());
+    wait_for("the service to answer", || {
+        crew.run(&["daemon", "status"]).status.success()
+    });
+    service
+}
+
+#[test]
+fn a_service_stop_that_signals_the_supervisors_whole_process_group_leaves_every_session() {
+    let crew = Crew::new();
+    let mut service = start_service(&crew);
+    let pid = service.0.id() as i64;
+    let (a, _) = crew.bg(&["sleep 600"]);
+    let (b, _) = crew.bg(&["echo b; sleep 600"]);
+    let before: Vec<Value> = [&a, &b].iter().map(|id| crew.session(id)).collect();
+    // Hosts and agents are in neither the supervisor's process group nor its session.
+    let (group, session) = group_and_session(pid);
+    for s in &before {
+        for key in ["host_pid", "pid"] {
+            let (g, sid) = group_and_session(pid_of(s, key));
+            assert!(
+                g != group && sid != session,
+                "{key} shares the service's: {s}"
+            );
+        }
+    }
+
+    // What a stop or restart does with KillMode=process, and more: TERM, then KILL, to the
+    // whole process group the service manager started.
+    unsafe { libc::kill(-(group as i32), libc::SIGTERM) };
+    wait_for("the supervisor to exit", || {
+        service.0.try_wait().unwrap().is_some()
+    });
+    unsafe { libc::kill(-(group as i32), libc::SIGKILL) };
+    for s in &before {
+        for key in ["host_pid", "pid"] {
+            assert!(alive(pid_of(s, key)), "{key} died with the service: {s}");
+        }
+    }
+
+    // The restarted service finds every session as it was.
+    let _service = start_service(&crew);
+    for old in &before {
+        let s = crew.session(old["id"].as_str().unwrap());
+        assert!(running(&s), "{s}");
+        assert_eq!(s["host_pid"], old["host_pid"], "{s}");
+        assert_eq!(s["pid"], old["pid"], "{s}");
+    }
+    assert!(crew.ok(&["logs", &b]).contains('b'));
+    let status = crew.ok(&["daemon", "status"]);
+    assert!(
+        status.contains("2 sessions, 2 hosts connected, no hosts of older versions"),
+        "{status}"
+    );
+}
