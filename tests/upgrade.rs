@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use support::terminal::Terminal;
+use support::view::{leave, open, shows};
 use support::*;
 
 const MARK: &str = "crew-version:";
@@ -88,6 +89,9 @@ fn a_replaced_binary_re_executes_the_supervisor_and_every_session_carries_on() {
     term.send(b"before\r");
     term.wait_text("you said: before");
     let before: Vec<_> = [&quiet, &chat].iter().map(|id| crew.session(id)).collect();
+    // The agent view watches the supervisor.
+    let mut view = open(&crew, 30, 120);
+    view.wait_for("the view's rows", |s| shows(s, "chat"));
     let (pid, version, protocol) = supervisor(&crew);
     assert_eq!(version, old);
 
@@ -134,7 +138,7 @@ fn a_replaced_binary_re_executes_the_supervisor_and_every_session_carries_on() {
     });
 
     // New sessions get hosts of the new binary; the old ones are left alone.
-    let (fresh, _) = crew.bg(&["echo fresh; exec sleep 600"]);
+    let (fresh, _) = crew.bg(&["-n", "fresh", "echo fresh; exec sleep 600"]);
     wait_for("the new session's output", || {
         crew.ok(&["logs", &fresh]).contains("fresh")
     });
@@ -144,6 +148,9 @@ fn a_replaced_binary_re_executes_the_supervisor_and_every_session_carries_on() {
         "{status}"
     );
     assert!(crew.ok(&["logs", &quiet]).contains("first"));
+    // The view lost its watch when the supervisor re-executed, and watches the new one.
+    view.wait_for("the view to show the new session", |s| shows(s, "fresh"));
+    leave(&mut view);
     term.send(b"\x1c");
     term.wait_text(&format!("[detached from {name}]"));
 }
