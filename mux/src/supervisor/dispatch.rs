@@ -35,7 +35,7 @@ impl Supervisor {
             &self.crew_path(),
             &d.env,
         )
-        .and_then(|()| store::write_state(&self.home, &session));
+        .and_then(|()| store::write_first_state(&self.home, &session));
         if let Err(e) = written {
             let _ = std::fs::remove_dir_all(self.home.job_dir(&session.id));
             self.reply(
