@@ -139,6 +139,8 @@ pub struct Supervisor {
     /// roster.json needs writing; done at the end of a loop turn, off any reply's path.
     roster_dirty: bool,
     quit: bool,
+    /// When to start the next pre-started host (deferred after a dispatch).
+    standby_due: Option<Instant>,
     /// The crew binary this supervisor runs, watched for replacement (live upgrade).
     binary: upgrade::Binary,
     /// Held for the supervisor's life: one supervisor per CREW_HOME.
@@ -202,6 +204,7 @@ impl Supervisor {
             started: Instant::now(),
             roster_dirty: false,
             quit: false,
+            standby_due: None,
             binary: upgrade::Binary::new(),
             _lock: lock,
         };
@@ -237,10 +240,11 @@ impl Supervisor {
     fn serve(&mut self) {
         let mut events = Events::with_capacity(128);
         while !self.quit {
-            let timeout = self
-                .binary
-                .next_check()
-                .saturating_duration_since(Instant::now());
+            let wake = match self.standby_due {
+                Some(t) => t.min(self.binary.next_check()),
+                None => self.binary.next_check(),
+            };
+            let timeout = wake.saturating_duration_since(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -262,6 +266,7 @@ impl Supervisor {
             if self.roster_dirty {
                 self.write_roster();
             }
+            self.standby_when_due();
             self.upgrade_when_ready();
         }
     }
