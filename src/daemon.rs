@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use mux::client::Client;
-use mux::protocol::{Reply, SupervisorRequest};
+use mux::protocol::{DaemonStatus, Reply, SupervisorRequest};
 use mux::store::Home;
 
 use crate::connect;
@@ -78,24 +78,49 @@ fn status(home: &Home) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     match c.request(&SupervisorRequest::Status) {
         Ok(Reply::Status(s)) => {
-            let standby = match s.standby_pid {
-                Some(pid) => format!("pre-started host pid {pid}"),
-                None => "no pre-started host".into(),
-            };
-            println!(
-                "supervisor running: pid {}, crew {}, protocol {}, up {}, {} sessions, {} hosts connected, {standby}",
-                s.pid,
-                s.version,
-                s.protocol,
-                term::text::age(s.uptime_s),
-                s.sessions,
-                s.hosts
-            );
+            print!("{}", status_text(&s));
             Ok(())
         }
         Ok(other) => Err(format!("unexpected answer from the supervisor: {other:?}")),
         Err(e) => Err(format!("the supervisor did not answer: {e}")),
     }
+}
+
+/// What `daemon status` prints: the supervisor, then its sessions and hosts, then the
+/// pre-started host.
+fn status_text(s: &DaemonStatus) -> String {
+    let standby = match s.standby_pid {
+        Some(pid) => format!("pre-started host pid {pid}"),
+        None => "no pre-started host".into(),
+    };
+    let older = match s.older_hosts.len() {
+        0 => "no hosts of older versions".to_string(),
+        n => {
+            let mut versions: Vec<(&str, usize)> = Vec::new();
+            for v in &s.older_hosts {
+                match versions.iter_mut().find(|(seen, _)| seen == v) {
+                    Some((_, count)) => *count += 1,
+                    None => versions.push((v, 1)),
+                }
+            }
+            let list: Vec<String> = versions
+                .iter()
+                .map(|(v, count)| format!("crew {v} ×{count}"))
+                .collect();
+            format!("{n} hosts of older versions ({})", list.join(", "))
+        }
+    };
+    format!(
+        "supervisor running: pid {}, crew {}, protocol {}, up {}\n\
+         {} sessions, {} hosts connected, {older}\n\
+         {standby}\n",
+        s.pid,
+        s.version,
+        s.protocol,
+        term::text::age(s.uptime_s),
+        s.sessions,
+        s.hosts
+    )
 }
 
 fn stop(home: &Home, any: bool, keep_workers: bool) -> Result<(), String> {
@@ -145,7 +170,12 @@ fn kill_by_pid_file(home: &Home) -> Result<(), String> {
         .next()
         .and_then(|l| l.trim().parse().ok())
         .ok_or("the supervisor's pid file is unreadable")?;
-    let start: Option<u64> = lines.next().and_then(|l| l.trim().parse().ok());
+    // Without the start time the process cannot be told from one that reused the pid.
+    let start: u64 = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or("the supervisor's pid file has no start time; not signalling anything")?;
+    let start = Some(start);
     if !mux::process::process_is(pid, start) {
         return Ok(());
     }

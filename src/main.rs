@@ -24,7 +24,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "crew",
-    version,
+    version = mux::version(),
     about = "Run many coding-agent sessions in the background and see them all at once",
     args_conflicts_with_subcommands = true
 )]

@@ -143,7 +143,7 @@ fn ls_text_shows_broken_rows_with_their_reason() {
     assert_eq!(home.as_os_str().len(), 19);
     let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&home).unwrap();
-    let b = three_with_two_broken_in(Crew::in_home(home));
+    let b = three_with_two_broken_in(Crew::with_home(home));
     let ls = b.crew.ok(&["ls"]);
     let good = text_row(&ls, &b.good);
     assert!(good.contains("completed"), "{good}");

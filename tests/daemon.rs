@@ -247,7 +247,7 @@ fn a_home_too_long_for_socket_paths_uses_the_short_fallback_directory() {
     // Where SPEC 1 puts the sockets: a directory derived only from CREW_HOME.
     let short = mux::store::Home { root: home.clone() }.short_socket_dir();
     let _cleanup = RemoveDir(short.clone());
-    let crew = Crew::in_home(home);
+    let crew = Crew::with_home(home);
 
     let (id, _) = crew.bg(&["echo ready; sleep 60"]);
     wait_for("the session to print ready", || {
@@ -276,4 +276,125 @@ fn a_home_too_long_for_socket_paths_uses_the_short_fallback_directory() {
     // Everything else stays in CREW_HOME.
     assert!(crew.job(&id).join("state.json").exists());
     assert!(crew.home.join("daemon/supervisor.pid").exists());
+}
+
+#[test]
+fn stop_any_never_signals_an_unrelated_process_that_reused_the_pid() {
+    let crew = Crew::new();
+    let mut unrelated = Foreground(
+        std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap(),
+    );
+    let pid = unrelated.0.id();
+    let start = mux::process::start_time(pid).expect("the process's start time");
+    let daemon = crew.home.join("daemon");
+    std::fs::create_dir_all(&daemon).unwrap();
+    std::fs::set_permissions(&daemon, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let pid_file = daemon.join("supervisor.pid");
+    let still_running = |unrelated: &mut Foreground| {
+        assert!(
+            unrelated.0.try_wait().unwrap().is_none(),
+            "daemon stop --any signalled an unrelated process"
+        );
+    };
+
+    // A supervisor that died long ago left its pid file; the pid now belongs to a process
+    // that started at another time.
+    std::fs::write(&pid_file, format!("{pid}\n{}\n", start + 1)).unwrap();
+    crew.ok(&["daemon", "stop", "--any", "--keep-workers"]);
+    still_running(&mut unrelated);
+    crew.ok(&["daemon", "stop", "--any"]);
+    still_running(&mut unrelated);
+
+    // Without a start time nothing can be told apart: nothing is signalled, and it says so.
+    std::fs::write(&pid_file, format!("{pid}\n")).unwrap();
+    let err = crew.fails(&["daemon", "stop", "--any", "--keep-workers"]);
+    assert!(err.contains("no start time"), "{err}");
+    still_running(&mut unrelated);
+    // The harness kills the pid file's process when it cleans up.
+    std::fs::remove_file(&pid_file).unwrap();
+}
+
+/// A process's process group and session ids (fields 5 and 6 of /proc/PID/stat).
+fn group_and_session(pid: i64) -> (i64, i64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let mut fields = stat[stat.rfind(')').unwrap() + 2..].split_whitespace();
+    let pgrp = fields.nth(2).unwrap().parse().unwrap();
+    let session = fields.next().unwrap().parse().unwrap();
+    (pgrp, session)
+}
+
+/// `crew daemon start --foreground` as a service manager runs it: a session and process
+/// group of its own.
+fn start_service(crew: &Crew) -> Foreground {
+    use std::os::unix::process::CommandExt;
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(crew.home.join("service.log"))
+        .unwrap();
+    let mut cmd = crew.command(&["daemon", "start", "--foreground"]);
+    cmd.stdout(Stdio::null()).stderr(log);
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let service = Foreground(cmd.spawn().unwrap());
+    wait_for("the service to answer", || {
+        crew.run(&["daemon", "status"]).status.success()
+    });
+    service
+}
+
+#[test]
+fn a_service_stop_that_signals_the_supervisors_whole_process_group_leaves_every_session() {
+    let crew = Crew::new();
+    let mut service = start_service(&crew);
+    let pid = service.0.id() as i64;
+    let (a, _) = crew.bg(&["sleep 600"]);
+    let (b, _) = crew.bg(&["echo b; sleep 600"]);
+    let before: Vec<Value> = [&a, &b].iter().map(|id| crew.session(id)).collect();
+    // Hosts and agents are in neither the supervisor's process group nor its session.
+    let (group, session) = group_and_session(pid);
+    for s in &before {
+        for key in ["host_pid", "pid"] {
+            let (g, sid) = group_and_session(pid_of(s, key));
+            assert!(
+                g != group && sid != session,
+                "{key} shares the service's: {s}"
+            );
+        }
+    }
+
+    // What a stop or restart does with KillMode=process, and more: TERM, then KILL, to the
+    // whole process group the service manager started.
+    unsafe { libc::kill(-(group as i32), libc::SIGTERM) };
+    wait_for("the supervisor to exit", || {
+        service.0.try_wait().unwrap().is_some()
+    });
+    unsafe { libc::kill(-(group as i32), libc::SIGKILL) };
+    for s in &before {
+        for key in ["host_pid", "pid"] {
+            assert!(alive(pid_of(s, key)), "{key} died with the service: {s}");
+        }
+    }
+
+    // The restarted service finds every session as it was.
+    let _service = start_service(&crew);
+    for old in &before {
+        let s = crew.session(old["id"].as_str().unwrap());
+        assert!(running(&s), "{s}");
+        assert_eq!(s["host_pid"], old["host_pid"], "{s}");
+        assert_eq!(s["pid"], old["pid"], "{s}");
+    }
+    assert!(crew.ok(&["logs", &b]).contains('b'));
+    let status = crew.ok(&["daemon", "status"]);
+    assert!(
+        status.contains("2 sessions, 2 hosts connected, no hosts of older versions"),
+        "{status}"
+    );
 }

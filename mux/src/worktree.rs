@@ -95,9 +95,15 @@ pub fn plan(
     let note = repo.head_detached().unwrap_or(false).then(|| {
         "HEAD is detached, so the worktree branches from the commit it points at".to_string()
     });
+    // `join("")` would end the directory in a slash.
+    let cwd = if subdir.as_os_str().is_empty() {
+        path.clone()
+    } else {
+        path.join(&subdir)
+    };
     Ok((
         Some(Plan {
-            cwd: path.join(&subdir),
+            cwd,
             branch: format!("crew/{wt_name}"),
             path,
         }),

@@ -41,7 +41,9 @@ pub fn icon(state: &str, process: &str) -> Icon {
         (_, "sleeping") => ("✢", None, true),
         ("working", _) => ("✽", Some(6), false),
         ("needs_input", _) => ("✻", Some(3), false),
-        ("idle", _) => ("✻", None, true),
+        ("idle", "alive") => ("✻", None, true),
+        // Reaped after idle_reap: its process is gone until it is touched again.
+        ("idle", _) => ("∙", None, true),
         ("completed", "alive") => ("✻", Some(2), false),
         ("completed", _) => ("∙", Some(2), false),
         ("failed", _) | ("broken", _) => ("∙", Some(1), false),
@@ -299,6 +301,15 @@ mod tests {
         assert!(done.rows.contains(&3), "failures never fold");
         assert_eq!(items[done.rows[0]].changed_at, "11");
         assert_eq!(group(&items, false)[3].folded.len(), 0);
+    }
+
+    #[test]
+    fn a_session_without_its_process_shows_a_dot() {
+        assert_eq!(icon("idle", "alive").glyph, "✻");
+        assert_eq!(icon("completed", "alive").glyph, "✻");
+        // Reaped after idle_reap: the state stays, the process is gone.
+        assert_eq!(icon("idle", "exited").glyph, "∙");
+        assert_eq!(icon("completed", "exited").glyph, "∙");
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct Crew {
     pub home: PathBuf,
     /// Extra environment for every command (and so for the supervisor they start).
     pub env: Vec<(String, String)>,
+    /// The crew binary this crew runs (the one cargo built, unless a test copies it).
+    pub bin: PathBuf,
 }
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -48,13 +50,14 @@ impl Crew {
         ));
         let _ = std::fs::remove_dir_all(&home);
         std::fs::create_dir_all(&home).unwrap();
-        Crew::in_home(home)
+        Crew::with_home(home)
     }
 
-    /// A crew in a home the test made itself.
-    pub fn in_home(home: PathBuf) -> Crew {
+    /// A crew in an existing directory.
+    pub fn with_home(home: PathBuf) -> Crew {
         Crew {
             home,
+            bin: bin(),
             env: Vec::new(),
         }
     }
@@ -66,10 +69,10 @@ impl Crew {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin());
+        let mut c = Command::new(&self.bin);
         c.args(args)
             .env("CREW_HOME", &self.home)
-            .env("PATH", path_with_crew())
+            .env("PATH", path_with(&self.bin))
             .env_remove("CREW_SESSION_ID")
             // A developer's keys must never reach a real API from a test.
             .env_remove("ANTHROPIC_API_KEY")
@@ -216,7 +219,12 @@ pub fn succeeded(args: &[&str], out: Output) -> String {
 
 /// PATH with the crew binary's directory first, so fixtures can call `crew report`.
 pub fn path_with_crew() -> String {
-    let dir = bin().parent().unwrap().to_string_lossy().into_owned();
+    path_with(&bin())
+}
+
+/// PATH with the directory of the crew binary `bin` first.
+pub fn path_with(bin: &Path) -> String {
+    let dir = bin.parent().unwrap().to_string_lossy().into_owned();
     format!("{dir}:{}", std::env::var("PATH").unwrap_or_default())
 }
 

@@ -167,6 +167,7 @@ impl Host {
     /// A client went away: remember when, for the next recap, and hand the size on.
     pub(super) fn detached(&mut self) {
         self.last_detach = Some(SystemTime::now());
+        self.touched();
         self.count_attached();
         self.apply_size();
     }

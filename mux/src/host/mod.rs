@@ -7,6 +7,7 @@ mod agent;
 mod attach;
 mod backlog;
 mod disk;
+mod idle_reap;
 mod requests;
 mod rules;
 mod setup;
@@ -108,6 +109,14 @@ pub struct Host {
     screen: Screen,
     disk: Disk,
     idle_after: Duration,
+    /// `idle_reap` from config.toml: a finished session nobody touched for this long has its
+    /// host exit (zero: never).
+    idle_reap: Duration,
+    /// When the session last changed state or a user attached, peeked or typed.
+    untouched_since: Instant,
+    /// The agent is being stopped because it sat finished for `idle_reap`: its exit keeps
+    /// the session's state.
+    reaping: bool,
     last_output: Instant,
     /// The user typed something since the last strong (reported) state.
     input_since_report: bool,
@@ -299,6 +308,9 @@ impl Host {
             screen,
             disk,
             idle_after: config.idle_after,
+            idle_reap: config.idle_reap,
+            untouched_since: Instant::now(),
+            reaping: false,
             last_output: Instant::now(),
             input_since_report: false,
             stopping: None,
@@ -463,6 +475,9 @@ impl Host {
             consider(t);
         }
         if let Some(t) = self.typing_at() {
+            consider(t);
+        }
+        if let Some(t) = self.idle_reap_at() {
             consider(t);
         }
         if let Some(t) = self.screen_check_at() {
@@ -717,6 +732,9 @@ impl Host {
             self.check_screen();
         }
         self.on_typing_timer(now);
+        if self.idle_reap_at().is_some_and(|t| now >= t) {
+            self.reap_idle_session();
+        }
         if let Some(s) = &self.stopping {
             if now >= s.at {
                 let sig = s.next_signal;

@@ -3,10 +3,22 @@
 use mio::Token;
 
 use super::{Host, Role};
-use crate::protocol::{version_supported, HostRequest, Pr, Process, Reply, State, VERSION};
+use crate::protocol::{self, HostRequest, Pr, Process, Reply, State};
 
 impl Host {
     pub(super) fn on_request(&mut self, token: Token, request: HostRequest) {
+        // What a user does to a session (peek, logs, reply, attach) restarts its idle_reap
+        // count; the supervisor's watch, agents' reports and settings do not.
+        if matches!(
+            request,
+            HostRequest::Screen { .. }
+                | HostRequest::Painted
+                | HostRequest::Follow { .. }
+                | HostRequest::Input { .. }
+                | HostRequest::Attach { .. }
+        ) {
+            self.touched();
+        }
         match request {
             HostRequest::Watch { version } => self.watch(token, version),
             HostRequest::Session => {
@@ -41,6 +53,7 @@ impl Host {
     /// Raw bytes from a client go to the agent as typed input.
     pub(super) fn on_data(&mut self, token: Token, bytes: &[u8]) {
         if self.agent.is_some() {
+            self.touched();
             self.touch(token);
             self.track_typing(bytes);
             self.input_since_report = true;
@@ -49,10 +62,13 @@ impl Host {
     }
 
     fn watch(&mut self, token: Token, version: u32) {
-        if !version_supported(version) {
+        if !protocol::serves_supervisor(version) {
             self.fail(
                 token,
-                format!("protocol {version} not supported (host speaks {VERSION})"),
+                format!(
+                    "protocol {version} not supported (host speaks {})",
+                    protocol::version()
+                ),
             );
             return;
         }
@@ -60,10 +76,11 @@ impl Host {
             c.role = Role::Watcher;
         }
         let hello = Reply::Hello {
-            version: VERSION,
+            version: protocol::version(),
             id: self.session.id.clone(),
             host_pid: std::process::id(),
             host_start: self.session.host_start.unwrap_or(0),
+            crew: Some(crate::version().to_string()),
         };
         self.reply(token, &hello);
         self.reply(
@@ -172,6 +189,8 @@ impl Host {
         if let Some(c) = self.clients.get_mut(&token) {
             c.awaiting_stop = true;
         }
+        // The user's stop wins over an idle reap under way: the session ends stopped.
+        self.reaping = false;
         self.begin_stop();
     }
 

@@ -35,6 +35,8 @@ impl Host {
         }
         if changed {
             self.remember_change();
+            // A turn that just ended starts its idle_reap count now.
+            self.touched();
         }
         self.dirty = true;
     }
@@ -177,6 +179,11 @@ impl Host {
 
     /// The agent's process ended: its exit decides, unless the user stopped it.
     pub(super) fn on_exit(&mut self, exit: Exit) {
+        if self.reaping {
+            // The host exits next and writes the final screen and state as it goes.
+            self.on_reaped_exit();
+            return;
+        }
         // An agent-reported failure keeps its reason over the exit status.
         let reported_failure =
             self.session.state == State::Failed && self.session.state_source == Source::Report;

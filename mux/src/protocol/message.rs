@@ -164,6 +164,9 @@ pub enum Reply {
         id: String,
         host_pid: u32,
         host_start: u64,
+        /// The crew version of the host's binary (absent from hosts older than this field).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        crew: Option<String>,
     },
     State {
         session: Box<Session>,
@@ -229,4 +232,8 @@ pub struct DaemonStatus {
     pub hosts: usize,
     /// The pre-started host waiting for the next dispatch.
     pub standby_pid: Option<u32>,
+    /// The crew version of each connected host whose binary is older than the supervisor's
+    /// (`unknown` for hosts too old to say).
+    #[serde(default)]
+    pub older_hosts: Vec<String>,
 }

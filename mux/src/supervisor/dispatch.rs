@@ -29,9 +29,13 @@ impl Supervisor {
             );
             return;
         }
-        let written =
-            crate::hooks::write(hooks, &self.hooks_path(&session.id), &crew_path(), &d.env)
-                .and_then(|()| store::write_state(&self.home, &session));
+        let written = crate::hooks::write(
+            hooks,
+            &self.hooks_path(&session.id),
+            &self.crew_path(),
+            &d.env,
+        )
+        .and_then(|()| store::write_first_state(&self.home, &session));
         if let Err(e) = written {
             let _ = std::fs::remove_dir_all(self.home.job_dir(&session.id));
             self.reply(
@@ -129,7 +133,7 @@ impl Supervisor {
             .map_or("sh", |(_, v)| v.as_str());
         let uuid = store::new_uuid();
         let hooks = self.hooks_path(&id);
-        let crew = crew_path();
+        let crew = self.crew_path();
         let vars = Placeholders {
             prompt: d.prompt.as_deref(),
             model: d.model.as_deref(),
@@ -189,9 +193,11 @@ impl Supervisor {
     }
 }
 
-/// This binary, for hooks that run `crew report`.
-fn crew_path() -> String {
-    std::env::current_exe()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "crew".into())
+impl Supervisor {
+    /// The crew binary, for hooks that run `crew report`.
+    fn crew_path(&self) -> String {
+        self.binary
+            .path()
+            .map_or_else(|| "crew".into(), |p| p.to_string_lossy().into_owned())
+    }
 }

@@ -8,7 +8,7 @@ use mio::Token;
 use super::{Op, Supervisor};
 use crate::conn::Conn;
 use crate::process::process_is;
-use crate::protocol::{version_supported, HostRequest, Process, Reply, Source, State, VERSION};
+use crate::protocol::{version, version_supported, HostRequest, Process, Reply, Source, State};
 use crate::store;
 
 pub(super) struct Link {
@@ -16,6 +16,9 @@ pub(super) struct Link {
     pub id: String,
     /// Requests forwarded to the host, answered in order by `Ok` or `Error`.
     pub awaiting: VecDeque<Op>,
+    /// The crew version of the host's binary, from its hello (`None` until then, or from a
+    /// host too old to say).
+    pub crew: Option<String>,
 }
 
 impl Supervisor {
@@ -54,11 +57,12 @@ impl Supervisor {
         let Ok(mut conn) = Conn::register(stream, self.poll.registry(), token) else {
             return false;
         };
-        conn.send(&HostRequest::Watch { version: VERSION });
+        conn.send(&HostRequest::Watch { version: version() });
         let link = Link {
             conn,
             id: id.to_string(),
             awaiting: VecDeque::new(),
+            crew: None,
         };
         self.links.insert(token, link);
         self.link_of.insert(id.to_string(), token);
@@ -112,6 +116,9 @@ impl Supervisor {
                     );
                     self.link_closed(token);
                     return;
+                }
+                Reply::Hello { crew, .. } => {
+                    link.crew = Some(crew.unwrap_or_else(|| "unknown".into()));
                 }
                 Reply::Ok => {
                     if let Some(op) = link.awaiting.pop_front() {
@@ -177,7 +184,11 @@ impl Supervisor {
         s.host_start = None;
         s.pid = None;
         s.attached = 0;
-        if s.process == Process::Alive {
+        // A loop between runs was alive too: its host would have started the next run.
+        if matches!(s.process, Process::Alive | Process::Sleeping) {
+            if let Some(l) = &mut s.loop_ {
+                l.next_at = None;
+            }
             s.process = Process::Exited;
             s.state = State::Failed;
             s.state_source = Source::Exit;

@@ -18,6 +18,7 @@ mod status;
 mod stop;
 mod summaries;
 mod update;
+mod upgrade;
 mod watch;
 
 use std::collections::HashMap;
@@ -149,6 +150,10 @@ pub struct Supervisor {
     /// roster.json needs writing; done at the end of a loop turn, off any reply's path.
     roster_dirty: bool,
     quit: bool,
+    /// When to start the next pre-started host (deferred after a dispatch).
+    standby_due: Option<Instant>,
+    /// The crew binary this supervisor runs, watched for replacement (live upgrade).
+    binary: upgrade::Binary,
     /// Held for the supervisor's life: one supervisor per CREW_HOME.
     _lock: std::fs::File,
 }
@@ -165,12 +170,19 @@ impl Supervisor {
     pub fn start(home: Home) -> Result<Supervisor, String> {
         store::private_dir(&home.daemon_dir()).map_err(|e| e.to_string())?;
         store::private_dir(&home.jobs_dir()).map_err(|e| e.to_string())?;
-        let lock = take_lock(&home)?;
-        let sock = home.supervisor_sock();
-        if let Some(dir) = sock.parent() {
-            store::private_dir(dir).map_err(|e| e.to_string())?;
-        }
-        let mut listener = crate::security::bind_private(&sock).map_err(|e| e.to_string())?;
+        // A supervisor re-executed from a new binary keeps its lock and socket open.
+        let (lock, mut listener) = match upgrade::handed_over(&home)? {
+            Some((lock, listener)) => (lock, UnixListener::from_std(listener)),
+            None => {
+                let lock = take_lock(&home)?;
+                let sock = home.supervisor_sock();
+                if let Some(dir) = sock.parent() {
+                    store::private_dir(dir).map_err(|e| e.to_string())?;
+                }
+                let listener = crate::security::bind_private(&sock).map_err(|e| e.to_string())?;
+                (lock, listener)
+            }
+        };
         let pid = std::process::id();
         let start = crate::process::start_time(pid).unwrap_or(0);
         store::write_atomic(&home.pid_path(), format!("{pid}\n{start}\n").as_bytes())
@@ -204,6 +216,8 @@ impl Supervisor {
             helpers: None,
             roster_dirty: false,
             quit: false,
+            standby_due: None,
+            binary: upgrade::Binary::new(),
             _lock: lock,
         };
         sup.find_hosts();
@@ -229,7 +243,7 @@ impl Supervisor {
     pub fn run(&mut self) {
         log::info!(
             "supervisor {} started (pid {})",
-            env!("CARGO_PKG_VERSION"),
+            crate::version(),
             std::process::id()
         );
         self.serve();
@@ -239,7 +253,12 @@ impl Supervisor {
     fn serve(&mut self) {
         let mut events = Events::with_capacity(128);
         while !self.quit {
-            if let Err(e) = self.poll.poll(&mut events, None) {
+            let wake = match self.standby_due {
+                Some(t) => t.min(self.binary.next_check()),
+                None => self.binary.next_check(),
+            };
+            let timeout = wake.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -262,6 +281,8 @@ impl Supervisor {
             if self.roster_dirty {
                 self.write_roster();
             }
+            self.standby_when_due();
+            self.upgrade_when_ready();
         }
     }
 

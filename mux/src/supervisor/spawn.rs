@@ -8,12 +8,16 @@
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
 use super::{Op, Supervisor};
 use crate::protocol::{Assignment, Session};
+
+/// How long after a dispatch the next pre-started host is started.
+const STANDBY_DELAY: Duration = Duration::from_millis(20);
 
 /// A host process the supervisor has started and is listening to.
 pub(super) struct Spawning {
@@ -35,6 +39,13 @@ pub(super) struct Spawning {
 enum Purpose<'a> {
     Session { id: &'a str, respawn: bool },
     Standby,
+}
+
+impl Spawning {
+    /// A pre-started host, assigned no session yet.
+    pub(super) fn is_standby(&self) -> bool {
+        self.op.is_none()
+    }
 }
 
 impl Supervisor {
@@ -66,7 +77,23 @@ impl Supervisor {
             Err(why) => self.start_failed(id, &op, fresh, why),
         }
         // No standby served this dispatch: have one ready for the next.
-        self.ensure_standby();
+        self.ensure_standby_soon();
+    }
+
+    /// Starts the next pre-started host shortly, not now: a new host is a process start, and
+    /// the agent that was just dispatched should have the CPU first.
+    pub(super) fn ensure_standby_soon(&mut self) {
+        if self.standby_due.is_none() {
+            self.standby_due = Some(Instant::now() + STANDBY_DELAY);
+        }
+    }
+
+    /// Runs once a loop turn: starts the deferred pre-started host when it is due.
+    pub(super) fn standby_when_due(&mut self) {
+        if self.standby_due.is_some_and(|t| Instant::now() >= t) {
+            self.standby_due = None;
+            self.ensure_standby();
+        }
     }
 
     /// Keeps one pre-started host waiting, if none is.
@@ -126,8 +153,11 @@ impl Supervisor {
         purpose: &Purpose<'_>,
         env: &[(String, String)],
     ) -> Result<Spawning, String> {
-        let exe =
-            std::env::current_exe().map_err(|e| format!("cannot find the crew binary: {e}"))?;
+        let exe = self
+            .binary
+            .path()
+            .ok_or("cannot find the crew binary")?
+            .to_path_buf();
         let log_path = match purpose {
             Purpose::Session { id, .. } => self.home.job_dir(id).join("host.log"),
             Purpose::Standby => self.home.log_path(),
@@ -245,9 +275,9 @@ impl Supervisor {
                 self.host_ready(&sp.id, json);
                 self.ensure_link(&sp.id);
                 self.complete(&op, Ok(()));
-                // A standby was used up (or a fresh host served): prepare the next one now
-                // that this dispatch is answered.
-                self.ensure_standby();
+                // A standby was used up (or a fresh host served): prepare the next one once
+                // this dispatch's agent is under way.
+                self.ensure_standby_soon();
             }
             None => {
                 let why = match line.as_deref().and_then(|l| l.strip_prefix("error ")) {

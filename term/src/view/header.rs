@@ -6,7 +6,7 @@ use super::model::Model;
 
 pub fn draw(m: &Model, f: &mut Frame, cols: usize) {
     let s = f.line(0);
-    let mut left = format!("crew {}", env!("CARGO_PKG_VERSION"));
+    let mut left = format!("crew {}", mux::version());
     match (&m.session_model, &m.model) {
         (Some(model), _) => left.push_str(&format!(" · model {model} (session)")),
         (None, Some(model)) => left.push_str(&format!(" · model {model}")),
