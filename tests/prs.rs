@@ -152,7 +152,8 @@ fn statuses_and_colours_come_from_the_github_api() {
     let urls: Vec<String> = (1..=6)
         .map(|n| format!("https://github.com/o/r/pull/{n}"))
         .collect();
-    let (id, _) = crew.bg(&[&format!("echo {}; sleep 60", urls.join(" "))]);
+    let gitlab = "https://gitlab.com/o/r/-/merge_requests/8";
+    let (id, _) = crew.bg(&[&format!("echo {} {gitlab}; sleep 60", urls.join(" "))]);
     let expected = [
         (1, "open", "passing", "green"),
         (2, "open", "failing", "red"),
@@ -195,6 +196,22 @@ fn statuses_and_colours_come_from_the_github_api() {
     };
     wait_for("three polls of the open PR", || polls(1) >= 3);
     assert_eq!(polls(4), 1, "the merged PR was polled again");
+    // A GitLab merge request keeps its dot, unknown: it is never asked of GitHub.
+    let mr = crew.session(&id)["prs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["url"] == gitlab)
+        .cloned()
+        .expect("the merge request is recorded");
+    assert_eq!(
+        (mr["state"].as_str(), mr["color"].as_str()),
+        (Some("unknown"), Some("grey"))
+    );
+    assert!(!stub
+        .requests()
+        .iter()
+        .any(|r| r.path.contains("merge_requests")));
 }
 
 #[test]

@@ -5,7 +5,7 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use support::terminal::Terminal;
 use support::view::{leave, open, shows};
@@ -71,15 +71,21 @@ fn supervisor(crew: &Crew) -> (i64, String, u32) {
     )
 }
 
-#[test]
-fn a_replaced_binary_re_executes_the_supervisor_and_every_session_carries_on() {
+/// A crew that runs everything from a copy of the binary the test can replace; returns the
+/// crew, the copy and its directory.
+fn crew_from_a_copy() -> (Crew, PathBuf, PathBuf) {
     let mut crew = Crew::new();
-    // Everything runs from a copy that the test can replace.
     let dir = crew.home.join("bin");
     std::fs::create_dir_all(&dir).unwrap();
     let copy = dir.join("crew");
     std::fs::copy(bin(), &copy).unwrap();
     crew.bin = copy.clone();
+    (crew, copy, dir)
+}
+
+#[test]
+fn a_replaced_binary_re_executes_the_supervisor_and_every_session_carries_on() {
+    let (crew, copy, _) = crew_from_a_copy();
     let old = env!("CARGO_PKG_VERSION");
     let new = bumped(old);
 
@@ -157,12 +163,7 @@ fn a_replaced_binary_re_executes_the_supervisor_and_every_session_carries_on() {
 
 #[test]
 fn a_binary_that_cannot_run_leaves_the_supervisor_as_it_was() {
-    let mut crew = Crew::new();
-    let dir = crew.home.join("bin");
-    std::fs::create_dir_all(&dir).unwrap();
-    let copy = dir.join("crew");
-    std::fs::copy(bin(), &copy).unwrap();
-    crew.bin = copy.clone();
+    let (mut crew, copy, dir) = crew_from_a_copy();
     let (id, _) = crew.bg(&["exec sleep 600"]);
     let before = supervisor(&crew);
 

@@ -6,8 +6,9 @@
 //! is the source of truth), and for a session without one the supervisor writes the file.
 
 use std::collections::HashSet;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mio::Waker;
 
@@ -46,6 +47,45 @@ impl Report {
     /// Hands a finding to the loop; false once the supervisor is gone.
     pub(super) fn send(&self, finding: Finding) -> bool {
         self.tx.send(finding).is_ok() && self.waker.wake().is_ok()
+    }
+}
+
+/// What a helper thread does; `spawn` runs the loop they share.
+pub(super) trait Helper: Send + 'static {
+    /// Takes a changed or removed session into account.
+    fn follow(&mut self, update: Update);
+    /// When something is due next, if anything is.
+    fn next_due(&self) -> Option<Instant>;
+    /// Does what is due; false once the supervisor is gone.
+    fn work(&mut self) -> bool;
+}
+
+/// Starts a helper thread: it follows sessions as the loop sends them and works when
+/// something is due. Returns the sender the loop feeds it through.
+pub(super) fn spawn<H: Helper>(name: &str, mut helper: H) -> Option<Sender<Update>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Update>();
+    let run = move || loop {
+        let wait = helper.next_due().map_or(Duration::from_secs(3600), |at| {
+            at.saturating_duration_since(Instant::now())
+        });
+        match rx.recv_timeout(wait) {
+            Ok(u) => helper.follow(u),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        while let Ok(u) = rx.try_recv() {
+            helper.follow(u);
+        }
+        if !helper.work() {
+            return;
+        }
+    };
+    match std::thread::Builder::new().name(name.into()).spawn(run) {
+        Ok(_) => Some(tx),
+        Err(e) => {
+            log::error!("cannot start the {name} thread: {e}");
+            None
+        }
     }
 }
 

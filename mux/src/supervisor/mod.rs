@@ -275,8 +275,12 @@ impl Supervisor {
                     t => self.on_client(t),
                 }
             }
+            // Helpers hear of what changed in this turn; a quiet turn costs them nothing.
+            let changed = self.changed;
             self.push_changes();
-            self.feed_helpers();
+            if changed {
+                self.feed_helpers();
+            }
             self.flush_all();
             if self.roster_dirty {
                 self.write_roster();

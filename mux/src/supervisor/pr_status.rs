@@ -8,12 +8,12 @@
 //! polled and every status stays `unknown`.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
-use super::annotate::{Finding, Report, Update};
+use super::annotate::{spawn, Finding, Helper, Report, Update};
 use super::summaries::http_error;
 use crate::profile::Config;
 use crate::protocol::{Pr, Process, Session};
@@ -82,7 +82,7 @@ pub(super) fn start(config: &Config, report: Report) -> Option<Sender<Update>> {
         .user_agent("crew")
         .build()
         .into();
-    let mut poller = Poller {
+    let poller = Poller {
         api: config.github_api.clone(),
         token: token.trim().to_string(),
         agent,
@@ -94,39 +94,24 @@ pub(super) fn start(config: &Config, report: Report) -> Option<Sender<Update>> {
         blocked_until: None,
         report,
     };
-    let (tx, rx) = std::sync::mpsc::channel();
-    match std::thread::Builder::new()
-        .name("pr-status".into())
-        .spawn(move || poller.run(rx))
-    {
-        Ok(_) => Some(tx),
-        Err(e) => {
-            log::error!("cannot start the PR status thread: {e}");
-            None
-        }
+    spawn("pr-status", poller)
+}
+
+impl Helper for Poller {
+    fn follow(&mut self, update: Update) {
+        self.follow(update);
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.next_due()
+    }
+
+    fn work(&mut self) -> bool {
+        self.poll_due()
     }
 }
 
 impl Poller {
-    fn run(&mut self, rx: Receiver<Update>) {
-        loop {
-            let wait = self.next_due().map_or(Duration::from_secs(3600), |at| {
-                at.saturating_duration_since(Instant::now())
-            });
-            match rx.recv_timeout(wait) {
-                Ok(u) => self.follow(u),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-            while let Ok(u) = rx.try_recv() {
-                self.follow(u);
-            }
-            if !self.poll_due() {
-                return;
-            }
-        }
-    }
-
     fn follow(&mut self, update: Update) {
         let session = match update {
             Update::Removed(id) => {

@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
-use super::annotate::{Finding, Report, Update};
+use super::annotate::{spawn, Finding, Helper, Report, Update};
 use crate::profile::Config;
 use crate::protocol::{Process, Session, State};
 use crate::store::Home;
@@ -95,8 +95,7 @@ pub(super) fn start(home: &Home, config: &Config, report: Report) -> Option<Send
         }
         _ => return None,
     };
-    let (tx, rx) = std::sync::mpsc::channel();
-    let mut summaries = Summaries {
+    let summaries = Summaries {
         home: home.clone(),
         writer,
         interval: config.summary_interval,
@@ -105,38 +104,24 @@ pub(super) fn start(home: &Home, config: &Config, report: Report) -> Option<Send
         backoff: None,
         report,
     };
-    let spawned = std::thread::Builder::new()
-        .name("summaries".into())
-        .spawn(move || summaries.run(rx));
-    match spawned {
-        Ok(_) => Some(tx),
-        Err(e) => {
-            log::error!("cannot start the summary thread: {e}");
-            None
-        }
+    spawn("summaries", summaries)
+}
+
+impl Helper for Summaries {
+    fn follow(&mut self, update: Update) {
+        self.follow(update);
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.next_due()
+    }
+
+    fn work(&mut self) -> bool {
+        self.write_due()
     }
 }
 
 impl Summaries {
-    fn run(&mut self, rx: Receiver<Update>) {
-        loop {
-            let wait = self.next_due().map_or(Duration::from_secs(3600), |at| {
-                at.saturating_duration_since(Instant::now())
-            });
-            match rx.recv_timeout(wait) {
-                Ok(u) => self.follow(u),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-            while let Ok(u) = rx.try_recv() {
-                self.follow(u);
-            }
-            if !self.write_due() {
-                return;
-            }
-        }
-    }
-
     fn follow(&mut self, update: Update) {
         let session = match update {
             Update::Removed(id) => {
@@ -150,8 +135,13 @@ impl Summaries {
             Some(f) => {
                 let was_working = f.session.state == State::Working;
                 let was_alive = f.session.process == Process::Alive;
-                f.turn_ended |= (was_working && session.state != State::Working)
-                    || (was_alive && session.process != Process::Alive);
+                if (was_working && session.state != State::Working)
+                    || (was_alive && session.process != Process::Alive)
+                {
+                    // A turn end is summarised now, whatever the interval says.
+                    f.turn_ended = true;
+                    f.next_at = now;
+                }
                 f.session = session;
             }
             None => {
@@ -182,11 +172,8 @@ impl Summaries {
     /// When a session should be summarised next: at once after a turn ended, on its clock
     /// while it works, never while it does nothing.
     fn due_at(&self, f: &Followed) -> Option<Instant> {
-        if f.turn_ended {
-            return Some(Instant::now().min(f.next_at));
-        }
         let working = f.session.state == State::Working && f.session.process == Process::Alive;
-        working.then_some(f.next_at)
+        (working || f.turn_ended).then_some(f.next_at)
     }
 
     /// Writes every due summary; false once the supervisor is gone.
@@ -242,6 +229,8 @@ impl Summaries {
         };
         let tail = screen_tail(&self.home, &f.session);
         if tail.is_empty() {
+            // A turn that ended with nothing on screen has nothing to summarise.
+            f.turn_ended = false;
             f.next_at = Instant::now() + NO_OUTPUT_RETRY;
             return Ok(None);
         }
