@@ -282,7 +282,12 @@ fn stop_of_a_running_session_whose_state_file_broke_stops_it_or_says_it_cannot()
     let (id, _) = crew.bg(&["sleep 60"]);
     // A new supervisor, started after the file broke, has never seen this host.
     crew.ok(&["daemon", "stop", "--keep-workers"]);
-    let s = crew.state_file(&id);
+    // The host's disk thread writes its pids a moment after the dispatch returns.
+    let mut s = serde_json::Value::Null;
+    wait_for("the host's state file", || {
+        s = crew.state_file(&id);
+        s["host_pid"].is_i64() && s["pid"].is_i64()
+    });
     let host = s["host_pid"].as_i64().expect("host_pid");
     let agent = s["pid"].as_i64().expect("pid");
     let _reap = Reap {
